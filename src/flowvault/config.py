@@ -1,0 +1,45 @@
+"""Settings, read from the environment (prefix ``FLOWVAULT_``) and passed in explicitly.
+
+Master keys never come from the database: they come from ``FLOWVAULT_MASTER_KEYS`` or from a key
+file outside it (``FLOWVAULT_MASTER_KEY_FILE``, by default ``<data dir>/master.key``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWVAULT_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    master_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated 'key_id:base64key' entries, oldest first; the last one encrypts.",
+    )
+    master_key_file: Path | None = None
+    executor: Literal["embedded", "celery"] = "embedded"
+    redis_url: str | None = None
+    allow_private_hosts: str = ""
+    session_ttl_hours: int = 24 * 14
+    secure_cookies: bool = False
+    workspace_key_cache_seconds: float = 300.0
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'flowvault.db').resolve()}"
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")

@@ -1,0 +1,76 @@
+"""The error tree. Every error the API can answer with is one of these, mapped to HTTP in one place
+(``flowvault.app``) as RFC 9457 problem+json. Messages say what happened and what to do.
+
+    FlowvaultError
+    ├── BadRequest                 400
+    ├── AuthenticationRequired     401
+    ├── PermissionDenied           403  (a member lacking the role; non-members get NotFound)
+    ├── NotFound                   404
+    ├── Conflict                   409  (optionally carrying structured ``extra`` members)
+    ├── ValidationFailed           422  (names the field that is wrong)
+    └── KeyringError               --   (start-up / operator errors about master keys)
+
+    DecryptionError                -- one opaque error for every failed decrypt; says nothing of why
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class FlowvaultError(Exception):
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra or {}
+
+
+class BadRequest(FlowvaultError):
+    status = 400
+    title = "Bad request"
+
+
+class AuthenticationRequired(FlowvaultError):
+    status = 401
+    title = "Authentication required"
+
+
+class PermissionDenied(FlowvaultError):
+    status = 403
+    title = "Permission denied"
+
+
+class NotFound(FlowvaultError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(FlowvaultError):
+    status = 409
+    title = "Conflict"
+
+
+class ValidationFailed(FlowvaultError):
+    status = 422
+    title = "Validation failed"
+
+    def __init__(self, detail: str, *, field: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        merged = dict(extra or {})
+        if field is not None:
+            merged["field"] = field
+        super().__init__(detail, extra=merged)
+        self.field = field
+
+
+class KeyringError(FlowvaultError):
+    title = "Master key problem"
+
+
+class DecryptionError(Exception):
+    """Raised for every failed decrypt or unwrap. Deliberately carries no detail about the cause."""
+
+    def __init__(self) -> None:
+        super().__init__("decryption failed")

@@ -1,0 +1,2 @@
+"""One package per service: ``credentials.py`` declares its credential types (and ``node.py``
+its node types)."""

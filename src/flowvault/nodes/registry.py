@@ -1,0 +1,45 @@
+"""The one registry of credential types. Integrations register by declaration; a duplicate key
+refuses to start. ``load_integrations`` imports every integration package, so nothing is listed
+by hand."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from flowvault.nodes.base import CredentialType
+
+
+class DuplicateKeyError(RuntimeError):
+    pass
+
+
+_credential_types: dict[str, CredentialType] = {}
+
+
+def register_credential_type(credential_type: CredentialType) -> CredentialType:
+    if credential_type.key in _credential_types:
+        raise DuplicateKeyError(f"credential type '{credential_type.key}' is declared twice")
+    _credential_types[credential_type.key] = credential_type
+    return credential_type
+
+
+def load_integrations() -> None:
+    import flowvault.integrations as package
+
+    for module in pkgutil.iter_modules(package.__path__, prefix=f"{package.__name__}."):
+        importlib.import_module(f"{module.name}.credentials")
+
+
+def credential_types() -> dict[str, CredentialType]:
+    if not _credential_types:
+        load_integrations()
+    return dict(_credential_types)
+
+
+def credential_type(key: str) -> CredentialType | None:
+    return credential_types().get(key)
+
+
+def credential_types_for_node(node_type: str) -> list[CredentialType]:
+    return [ct for ct in credential_types().values() if node_type in ct.node_types]

@@ -1,0 +1,98 @@
+"""Workspace data keys: created with the workspace, unwrapped on demand and kept in memory for a
+bounded time (never written anywhere unwrapped), re-wrapped by master-key rotation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flowvault.db.base import utcnow
+from flowvault.errors import DecryptionError, KeyringError
+from flowvault.secrets import crypto
+from flowvault.secrets.keyring import KeyRing
+from flowvault.secrets.models import WorkspaceKey
+
+
+@dataclass
+class Vault:
+    keyring: KeyRing
+    cache_seconds: float = 300.0
+    clock: Callable[[], float] = time.monotonic
+    _cache: dict[str, tuple[bytes, float]] = field(default_factory=dict, repr=False)
+
+    async def create_workspace_key(self, session: AsyncSession, workspace_id: str) -> None:
+        data_key = crypto.new_data_key()
+        key_id = self.keyring.primary_id
+        wrapped = crypto.wrap_data_key(self.keyring.primary, key_id, workspace_id, data_key)
+        session.add(WorkspaceKey(workspace_id=workspace_id, master_key_id=key_id, wrapped_key=wrapped))
+        self._cache[workspace_id] = (data_key, self.clock() + self.cache_seconds)
+
+    async def data_key(self, session: AsyncSession, workspace_id: str) -> bytes:
+        cached = self._cache.get(workspace_id)
+        if cached is not None and cached[1] > self.clock():
+            return cached[0]
+        row = await session.get(WorkspaceKey, workspace_id)
+        if row is None:
+            raise DecryptionError()
+        data_key = self.unwrap(row)
+        self._cache[workspace_id] = (data_key, self.clock() + self.cache_seconds)
+        return data_key
+
+    def unwrap(self, row: WorkspaceKey) -> bytes:
+        master = self.keyring.get(row.master_key_id)
+        if master is None:
+            raise DecryptionError()
+        return crypto.unwrap_data_key(master, row.master_key_id, row.workspace_id, row.wrapped_key)
+
+    def forget(self, workspace_id: str) -> None:
+        self._cache.pop(workspace_id, None)
+
+    async def verify_all(self, session: AsyncSession) -> int:
+        """Unwraps every stored workspace key; raises KeyringError naming what is wrong."""
+        rows = (await session.scalars(select(WorkspaceKey))).all()
+        missing: set[str] = set()
+        failed = 0
+        for row in rows:
+            if self.keyring.get(row.master_key_id) is None:
+                missing.add(row.master_key_id)
+                continue
+            try:
+                self.unwrap(row)
+            except DecryptionError:
+                failed += 1
+        if missing:
+            raise KeyringError(
+                f"The configured master keys ({self.keyring.source}) do not include key id(s) "
+                f"{', '.join(sorted(missing))}, which wrap stored workspace keys. Configure the key file or "
+                "FLOWVAULT_MASTER_KEYS that holds them; refusing to start."
+            )
+        if failed:
+            raise KeyringError(
+                f"{failed} stored workspace key(s) cannot be unwrapped with the configured master keys "
+                f"({self.keyring.source}): the key with the same id is a different key. Restore the right "
+                "key file or FLOWVAULT_MASTER_KEYS; refusing to start."
+            )
+        return len(rows)
+
+    async def rewrap_all(self, session: AsyncSession, *, on_progress: Callable[[], None] | None = None) -> int:
+        """Re-wraps every workspace key with the primary master key, one short transaction per key,
+        so a running server keeps serving (the data keys themselves do not change)."""
+        primary_id = self.keyring.primary_id
+        ids = (
+            await session.scalars(select(WorkspaceKey.workspace_id).where(WorkspaceKey.master_key_id != primary_id))
+        ).all()
+        for workspace_id in ids:
+            row = await session.get(WorkspaceKey, workspace_id, with_for_update=True)
+            if row is not None and row.master_key_id != primary_id:
+                data_key = self.unwrap(row)
+                row.wrapped_key = crypto.wrap_data_key(self.keyring.primary, primary_id, workspace_id, data_key)
+                row.master_key_id = primary_id
+                row.rewrapped_at = utcnow()
+            await session.commit()
+            if on_progress is not None:
+                on_progress()
+        return len(ids)
