@@ -135,7 +135,10 @@ def create_key_file(path: Path) -> None:
 def append_key(path: Path) -> str:
     """Adds a new primary key to the key file; returns its id."""
     entry = new_master_key_entry()
+    existing = path.read_bytes()
+    # A hand-written file may lack a final newline; without one the entry would be glued to the last line.
+    prefix = "\n" if existing and not existing.endswith(b"\n") else ""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     with os.fdopen(fd, "a") as handle:
-        handle.write(entry + "\n")
+        handle.write(prefix + entry + "\n")
     return entry.partition(":")[0]

@@ -1,0 +1,103 @@
+"""The application factory: routers, one error → problem+json mapping, the web app at ``/``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from flowvault import __version__
+from flowvault.audit.router import router as audit_router
+from flowvault.auth.router import router as auth_router
+from flowvault.bootstrap import open_state
+from flowvault.config import Settings
+from flowvault.errors import FlowvaultError
+from flowvault.nodes.router import router as catalogue_router
+from flowvault.secrets.router import router as secrets_router
+from flowvault.workspaces.router import router as workspaces_router
+
+log = logging.getLogger("flowvault")
+PROBLEM = "application/problem+json"
+FRONTEND_DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist"
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"type": "about:blank", "status": status, "title": title, "detail": detail, **extra},
+                        status_code=status, media_type=PROBLEM)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(loc[0] if loc else "request")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FlowvaultError)
+    async def _flowvault_error(_request: Request, exc: FlowvaultError) -> JSONResponse:
+        return problem(exc.status, exc.title, exc.detail, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Input values are never echoed: a rejected request may carry a secret.
+        errors = [{"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+                  for e in exc.errors()]
+        first = errors[0] if errors else {"field": "request", "message": "invalid"}
+        detail = f"'{first['field']}': {first['message']}"
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more problem(s))"
+        return problem(422, "Validation failed", detail, field=first["field"], errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed"}
+        detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        return problem(exc.status_code, titles.get(exc.status_code, "Error"), detail)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error: %s", type(exc).__name__)
+        return problem(500, "Internal error", "Something went wrong on the server. Try again; if it persists, "
+                       "check the server log for the error type.")
+
+
+def create_app(settings: Settings | None = None, *, create_key_file: bool = False) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await open_state(settings, create_key_file=create_key_file)
+        app.state.flowvault = state
+        try:
+            yield
+        finally:
+            await state.engine.dispose()
+
+    app = FastAPI(title="flowvault", version=__version__, lifespan=lifespan,
+                  description="Workflow automation with an encrypted, workspace-scoped credential store.")
+    install_error_handlers(app)
+    for router in (auth_router, workspaces_router, secrets_router, audit_router, catalogue_router):
+        app.include_router(router)
+
+    @app.get("/api/v1/health", tags=["meta"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    if (FRONTEND_DIST / "index.html").exists():
+        app.mount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="web")
+    else:
+        @app.get("/", include_in_schema=False)
+        async def index() -> HTMLResponse:
+            return HTMLResponse(
+                "<!doctype html><title>flowvault</title><h1>flowvault</h1>"
+                "<p>The API is running. Its documentation is at <a href='/docs'>/docs</a>.</p>"
+            )
+
+    return app

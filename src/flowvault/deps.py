@@ -1,0 +1,89 @@
+"""FastAPI dependencies: the application state, a database session, the authenticated user and
+their membership of the workspace named in the path."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from flowvault.auth import service as auth_service
+from flowvault.auth.models import User
+from flowvault.auth.tokens import API_TOKEN_PREFIX
+from flowvault.config import Settings
+from flowvault.errors import AuthenticationRequired, PermissionDenied
+from flowvault.secrets.vault import Vault
+from flowvault.workspaces.service import Member, member_of
+
+SESSION_COOKIE = "flowvault_session"
+CSRF_COOKIE = "flowvault_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    vault: Vault
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.flowvault
+    return state
+
+
+async def db_session(state: Annotated[AppState, Depends(app_state)]) -> AsyncIterator[AsyncSession]:
+    async with state.sessions() as session:
+        yield session
+
+
+def vault(state: Annotated[AppState, Depends(app_state)]) -> Vault:
+    return state.vault
+
+
+DB = Annotated[AsyncSession, Depends(db_session)]
+VaultDep = Annotated[Vault, Depends(vault)]
+StateDep = Annotated[AppState, Depends(app_state)]
+
+
+async def current_user(request: Request, session: DB) -> User:
+    authorization = request.headers.get("authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        token = credentials.strip()
+        user = await auth_service.user_for_api_token(session, token=token) if token.startswith(
+            API_TOKEN_PREFIX) else None
+        if user is None:
+            raise AuthenticationRequired("The API token is invalid or revoked. Create a new one in your profile.")
+        return user
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise AuthenticationRequired("Log in first, or send an API token as 'Authorization: Bearer <token>'.")
+    found = await auth_service.user_for_session(session, token=cookie)
+    if found is None:
+        raise AuthenticationRequired("Your session has expired. Log in again.")
+    user, browser_session = found
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not hmac.compare_digest(sent, browser_session.csrf_token):
+            raise PermissionDenied(
+                f"Missing or wrong {CSRF_HEADER} header: send the value of the {CSRF_COOKIE} cookie with every "
+                "change made from a browser session."
+            )
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def workspace_member(ws: str, user: CurrentUser, session: DB) -> Member:
+    return await member_of(session, user=user, workspace_id=ws)
+
+
+WorkspaceMember = Annotated[Member, Depends(workspace_member)]
