@@ -30,8 +30,11 @@ FRONTEND_DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist"
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"type": "about:blank", "status": status, "title": title, "detail": detail, **extra},
-                        status_code=status, media_type=PROBLEM)
+    return JSONResponse(
+        {"type": "about:blank", "status": status, "title": title, "detail": detail, **extra},
+        status_code=status,
+        media_type=PROBLEM,
+    )
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -47,8 +50,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         # Input values are never echoed: a rejected request may carry a secret.
-        errors = [{"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
-                  for e in exc.errors()]
+        errors = [
+            {"field": _field_name(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")} for e in exc.errors()
+        ]
         first = errors[0] if errors else {"field": "request", "message": "invalid"}
         detail = f"'{first['field']}': {first['message']}"
         if len(errors) > 1:
@@ -64,8 +68,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error: %s", type(exc).__name__)
-        return problem(500, "Internal error", "Something went wrong on the server. Try again; if it persists, "
-                       "check the server log for the error type.")
+        return problem(
+            500,
+            "Internal error",
+            "Something went wrong on the server. Try again; if it persists, check the server log for the error type.",
+        )
 
 
 def create_app(settings: Settings | None = None, *, create_key_file: bool = False) -> FastAPI:
@@ -80,8 +87,12 @@ def create_app(settings: Settings | None = None, *, create_key_file: bool = Fals
         finally:
             await state.engine.dispose()
 
-    app = FastAPI(title="flowvault", version=__version__, lifespan=lifespan,
-                  description="Workflow automation with an encrypted, workspace-scoped credential store.")
+    app = FastAPI(
+        title="flowvault",
+        version=__version__,
+        lifespan=lifespan,
+        description="Workflow automation with an encrypted, workspace-scoped credential store.",
+    )
     install_error_handlers(app)
     for router in (auth_router, workspaces_router, secrets_router, audit_router, catalogue_router):
         app.include_router(router)
@@ -93,6 +104,7 @@ def create_app(settings: Settings | None = None, *, create_key_file: bool = Fals
     if (FRONTEND_DIST / "index.html").exists():
         app.mount("/", StaticFiles(directory=FRONTEND_DIST, html=True), name="web")
     else:
+
         @app.get("/", include_in_schema=False)
         async def index() -> HTMLResponse:
             return HTMLResponse(

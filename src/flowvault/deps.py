@@ -57,8 +57,9 @@ async def current_user(request: Request, session: DB) -> User:
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         token = credentials.strip()
-        user = await auth_service.user_for_api_token(session, token=token) if token.startswith(
-            API_TOKEN_PREFIX) else None
+        user = (
+            await auth_service.user_for_api_token(session, token=token) if token.startswith(API_TOKEN_PREFIX) else None
+        )
         if user is None:
             raise AuthenticationRequired("The API token is invalid or revoked. Create a new one in your profile.")
         return user

@@ -77,9 +77,7 @@ def test_round_trip_with_generated_data_key() -> None:
 
 
 @given(key=keys, ctx=contexts, value=st.text(), data=st.data())
-def test_open_with_any_other_context_fails(
-    key: bytes, ctx: dict[str, Any], value: str, data: st.DataObject
-) -> None:
+def test_open_with_any_other_context_fails(key: bytes, ctx: dict[str, Any], value: str, data: st.DataObject) -> None:
     blob = seal_field(key, **ctx, value=value)
     part = data.draw(st.sampled_from(sorted(CONTEXT_PARTS)), label="changed part")
     other = data.draw(CONTEXT_PARTS[part].filter(lambda v: v != ctx[part]), label="new value")
@@ -107,9 +105,7 @@ def test_ciphertext_copied_to_another_row_version_field_or_workspace_fails(chang
 
 
 @given(key=keys, ctx=contexts, value=st.text(max_size=64), data=st.data())
-def test_flipping_any_single_bit_fails(
-    key: bytes, ctx: dict[str, Any], value: str, data: st.DataObject
-) -> None:
+def test_flipping_any_single_bit_fails(key: bytes, ctx: dict[str, Any], value: str, data: st.DataObject) -> None:
     blob = seal_field(key, **ctx, value=value)
     bit = data.draw(st.integers(min_value=0, max_value=len(blob) * 8 - 1), label="bit")
     with pytest.raises(DecryptionError):
@@ -176,9 +172,7 @@ def test_plaintext_does_not_appear_in_blob(key: bytes, ctx: dict[str, Any], valu
 
 
 @given(master=keys, master_id=ids, workspace_id=ids, data_key=keys)
-def test_wrap_then_unwrap_round_trips(
-    master: bytes, master_id: str, workspace_id: str, data_key: bytes
-) -> None:
+def test_wrap_then_unwrap_round_trips(master: bytes, master_id: str, workspace_id: str, data_key: bytes) -> None:
     wrapped = wrap_data_key(master, master_id, workspace_id, data_key)
     assert data_key not in wrapped
     assert unwrap_data_key(master, master_id, workspace_id, wrapped) == data_key
@@ -197,7 +191,7 @@ def test_unwrap_with_other_master_key_workspace_or_key_id_fails(
     master: bytes, master_id: str, workspace_id: str, data_key: bytes, data: st.DataObject
 ) -> None:
     wrapped = wrap_data_key(master, master_id, workspace_id, data_key)
-    args = {"master_key": master, "master_key_id": master_id, "workspace_id": workspace_id}
+    args: dict[str, Any] = {"master_key": master, "master_key_id": master_id, "workspace_id": workspace_id}
     strategies: dict[str, st.SearchStrategy[Any]] = {
         "master_key": keys,
         "master_key_id": ids,

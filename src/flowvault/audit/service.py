@@ -36,7 +36,11 @@ def record(
 
 
 async def list_events(
-    session: AsyncSession, *, workspace_id: str, action: str | None = None, before_id: int | None = None,
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    action: str | None = None,
+    before_id: int | None = None,
     limit: int = 100,
 ) -> list[AuditEvent]:
     query = select(AuditEvent).where(AuditEvent.workspace_id == workspace_id)

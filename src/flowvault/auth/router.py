@@ -29,19 +29,23 @@ async def _log_in(response: Response, state: StateDep, session: DB, user: User) 
     new = await service.start_session(session, user=user, ttl=ttl)
     secure = state.settings.secure_cookies
     max_age = int(ttl.total_seconds())
-    response.set_cookie(SESSION_COOKIE, new.token, max_age=max_age, httponly=True, samesite="lax",
-                        secure=secure, path="/")
-    response.set_cookie(CSRF_COOKIE, new.csrf_token, max_age=max_age, httponly=False, samesite="lax",
-                        secure=secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE, new.token, max_age=max_age, httponly=True, samesite="lax", secure=secure, path="/"
+    )
+    response.set_cookie(
+        CSRF_COOKIE, new.csrf_token, max_age=max_age, httponly=False, samesite="lax", secure=secure, path="/"
+    )
 
 
 @router.post("/auth/signup", status_code=201, response_model=SignupResponse)
-async def sign_up(body: SignupRequest, response: Response, state: StateDep, session: DB,
-                  vault: VaultDep) -> SignupResponse:
+async def sign_up(
+    body: SignupRequest, response: Response, state: StateDep, session: DB, vault: VaultDep
+) -> SignupResponse:
     user, workspace = await service.sign_up(session, vault=vault, email=body.email, password=body.password)
     await _log_in(response, state, session, user)
-    return SignupResponse(user=UserRead(id=user.id, email=user.email),
-                          workspace=WorkspaceRef(id=workspace.id, name=workspace.name))
+    return SignupResponse(
+        user=UserRead(id=user.id, email=user.email), workspace=WorkspaceRef(id=workspace.id, name=workspace.name)
+    )
 
 
 @router.post("/auth/login", response_model=UserRead)
@@ -64,7 +68,8 @@ async def log_out(request: Request, response: Response, session: DB) -> None:
 async def me(user: CurrentUser, session: DB) -> MeResponse:
     memberships = await workspaces_of(session, user=user)
     return MeResponse(
-        id=user.id, email=user.email,
+        id=user.id,
+        email=user.email,
         workspaces=[MembershipRef(id=w.id, name=w.name, role=r.value, personal=w.personal) for w, r in memberships],
     )
 
@@ -77,8 +82,9 @@ async def create_token(body: TokenCreate, user: CurrentUser, session: DB) -> Tok
 
 @router.get("/tokens", response_model=list[TokenRead])
 async def list_tokens(user: CurrentUser, session: DB) -> list[TokenRead]:
-    return [TokenRead.model_validate(t, from_attributes=True)
-            for t in await service.list_api_tokens(session, user=user)]
+    return [
+        TokenRead.model_validate(t, from_attributes=True) for t in await service.list_api_tokens(session, user=user)
+    ]
 
 
 @router.delete("/tokens/{token_id}", status_code=204)

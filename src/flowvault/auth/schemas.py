@@ -12,9 +12,7 @@ class Credentials(BaseModel):
 
 class SignupRequest(BaseModel):
     email: EmailStr
-    password: str = Field(
-        min_length=10, max_length=1024, description="At least 10 characters"
-    )
+    password: str = Field(min_length=10, max_length=1024, description="At least 10 characters")
 
 
 class UserRead(BaseModel):

@@ -29,9 +29,7 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def sign_up(
-    session: AsyncSession, *, vault: Vault, email: str, password: str
-) -> tuple[User, Workspace]:
+async def sign_up(session: AsyncSession, *, vault: Vault, email: str, password: str) -> tuple[User, Workspace]:
     email = normalize_email(email)
     if await session.scalar(select(User.id).where(User.email == email)):
         raise Conflict(f"An account for {email} already exists. Log in instead, or use another email address.")
@@ -56,9 +54,7 @@ async def authenticate_password(session: AsyncSession, *, email: str, password: 
 
 async def start_session(session: AsyncSession, *, user: User, ttl: timedelta) -> NewSession:
     token, csrf = new_token(), new_token()
-    session.add(
-        BrowserSession(token_hash=digest(token), user_id=user.id, csrf_token=csrf, expires_at=utcnow() + ttl)
-    )
+    session.add(BrowserSession(token_hash=digest(token), user_id=user.id, csrf_token=csrf, expires_at=utcnow() + ttl))
     await session.commit()
     return NewSession(token=token, csrf_token=csrf)
 

@@ -61,15 +61,11 @@ def unwrap_data_key(master_key: bytes, master_key_id: str, workspace_id: str, wr
     return data_key
 
 
-def seal_field(
-    data_key: bytes, *, workspace_id: str, secret_id: str, version: int, field: str, value: str
-) -> bytes:
+def seal_field(data_key: bytes, *, workspace_id: str, secret_id: str, version: int, field: str, value: str) -> bytes:
     return _seal(data_key, value.encode(), _field_aad(workspace_id, secret_id, version, field))
 
 
-def open_field(
-    data_key: bytes, *, workspace_id: str, secret_id: str, version: int, field: str, blob: bytes
-) -> str:
+def open_field(data_key: bytes, *, workspace_id: str, secret_id: str, version: int, field: str, blob: bytes) -> str:
     plaintext = _open(data_key, blob, _field_aad(workspace_id, secret_id, version, field))
     try:
         return plaintext.decode()

@@ -44,7 +44,8 @@ def parse_entries(entries: list[str], source: str) -> dict[str, bytes]:
                 "'-', '_' or '.'"
             )
         try:
-            key = base64.urlsafe_b64decode(encoded.strip() + "=" * (-len(encoded.strip()) % 4))
+            padded = encoded.strip() + "=" * (-len(encoded.strip()) % 4)
+            key = base64.b64decode(padded, altchars=b"-_", validate=True)
         except (binascii.Error, ValueError):
             key = b""
         if len(key) != KEY_BYTES:
@@ -107,8 +108,8 @@ def load_keyring(settings: Settings, *, create: bool = False) -> KeyRing:
     if not path.exists():
         if not create:
             raise KeyringError(
-                f"No master key: {path} does not exist and FLOWVAULT_MASTER_KEYS is not set. "
-                "Restore your key file, set FLOWVAULT_MASTER_KEYS, or run `flowvault serve` once to create one."
+                f"No master key: {path} does not exist and FLOWVAULT_MASTER_KEYS is not set. Restore your "
+                "key file, set FLOWVAULT_MASTER_KEYS, or run `flowvault serve` once to create one."
             )
         create_key_file(path)
         print(
@@ -118,9 +119,7 @@ def load_keyring(settings: Settings, *, create: bool = False) -> KeyRing:
         )
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
-        raise KeyringError(
-            f"{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}` and start again"
-        )
+        raise KeyringError(f"{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}` and start again")
     return KeyRing.from_file(path)
 
 

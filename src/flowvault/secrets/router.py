@@ -21,11 +21,18 @@ router = APIRouter(prefix="/api/v1/workspaces/{ws}/secrets", tags=["secrets"])
 
 def _read(secret: Secret, creator: User | None, nodes: int = 0, workflows: int = 0) -> SecretRead:
     return SecretRead(
-        id=secret.id, type=secret.type, name=secret.name, description=secret.description, version=secret.version,
+        id=secret.id,
+        type=secret.type,
+        name=secret.name,
+        description=secret.description,
+        version=secret.version,
         public_fields=secret.public_fields,
         created_by=Creator(id=creator.id if creator else None, email=creator.email if creator else None),
-        created_at=secret.created_at, updated_at=secret.updated_at, last_used_at=secret.last_used_at,
-        used_by_count=nodes, used_by_workflow_count=workflows,
+        created_at=secret.created_at,
+        updated_at=secret.updated_at,
+        last_used_at=secret.last_used_at,
+        used_by_count=nodes,
+        used_by_workflow_count=workflows,
     )
 
 
@@ -39,7 +46,12 @@ async def _detail(session: DB, secret: Secret) -> SecretDetail:
 @router.post("", status_code=201, response_model=SecretDetail)
 async def create_secret(body: SecretCreate, member: WorkspaceMember, session: DB, vault: VaultDep) -> SecretDetail:
     secret = await service.create_secret(
-        session, vault=vault, member=member, type_key=body.type, name=body.name, description=body.description,
+        session,
+        vault=vault,
+        member=member,
+        type_key=body.type,
+        name=body.name,
+        description=body.description,
         fields=body.fields,
     )
     return await _detail(session, secret)
@@ -47,8 +59,9 @@ async def create_secret(body: SecretCreate, member: WorkspaceMember, session: DB
 
 @router.get("", response_model=SecretList)
 async def list_secrets(
-    member: WorkspaceMember, session: DB,
-    type: str | None = Query(default=None, description="Only secrets of this credential type"),  # noqa: A002
+    member: WorkspaceMember,
+    session: DB,
+    type: str | None = Query(default=None, description="Only secrets of this credential type"),
     node_type: str | None = Query(default=None, description="Only secrets a node of this type may use"),
 ) -> SecretList:
     rows = await service.list_secrets(session, workspace_id=member.workspace.id, type_key=type, node_type=node_type)
@@ -65,14 +78,15 @@ async def get_secret(secret_id: str, member: WorkspaceMember, session: DB) -> Se
 async def rotate_secret(
     secret_id: str, body: SecretRotate, member: WorkspaceMember, session: DB, vault: VaultDep
 ) -> SecretDetail:
-    secret = await service.rotate_secret(session, vault=vault, member=member, secret_id=secret_id,
-                                         fields=body.fields)
+    secret = await service.rotate_secret(session, vault=vault, member=member, secret_id=secret_id, fields=body.fields)
     return await _detail(session, secret)
 
 
 @router.delete("/{secret_id}", status_code=204)
 async def delete_secret(
-    secret_id: str, member: WorkspaceMember, session: DB,
+    secret_id: str,
+    member: WorkspaceMember,
+    session: DB,
     force: bool = Query(default=False, description="Delete even while workflow nodes use it"),
 ) -> None:
     await service.delete_secret(session, member=member, secret_id=secret_id, force=force)

@@ -27,7 +27,7 @@ from flowvault.secrets.vault import Vault
 if TYPE_CHECKING:
     from flowvault.workspaces.service import Member
 
-SECRET_NOT_FOUND = "Secret not found in this workspace. It may have been deleted."
+SECRET_NOT_FOUND = "Secret not found in this workspace. It may have been deleted."  # noqa: S105
 
 
 @dataclass(frozen=True)
@@ -84,17 +84,20 @@ def _require_may_change(member: Member, secret: Secret, action: str) -> None:
         )
 
 
-async def _seal_all(
-    session: AsyncSession, vault: Vault, secret: Secret, sealed: Mapping[str, str]
-) -> None:
+async def _seal_all(session: AsyncSession, vault: Vault, secret: Secret, sealed: Mapping[str, str]) -> None:
     data_key = await vault.data_key(session, secret.workspace_id)
     for field_name, value in sealed.items():
         session.add(
             SealedField(
-                secret_id=secret.id, field=field_name,
+                secret_id=secret.id,
+                field=field_name,
                 ciphertext=crypto.seal_field(
-                    data_key, workspace_id=secret.workspace_id, secret_id=secret.id, version=secret.version,
-                    field=field_name, value=value,
+                    data_key,
+                    workspace_id=secret.workspace_id,
+                    secret_id=secret.id,
+                    version=secret.version,
+                    field=field_name,
+                    value=value,
                 ),
             )
         )
@@ -108,7 +111,13 @@ async def _name_taken(session: AsyncSession, workspace_id: str, type_key: str, n
 
 
 async def create_secret(
-    session: AsyncSession, *, vault: Vault, member: Member, type_key: str, name: str, description: str,
+    session: AsyncSession,
+    *,
+    vault: Vault,
+    member: Member,
+    type_key: str,
+    name: str,
+    description: str,
     fields: Mapping[str, Any],
 ) -> Secret:
     member.require_editor("create secrets")
@@ -118,20 +127,34 @@ async def create_secret(
         raise ValidationFailed("Give the secret a name.", field="name")
     public, sealed = _validate_fields(ctype, fields)
     if await _name_taken(session, member.workspace.id, ctype.key, name):
-        raise Conflict(f"A {ctype.name} secret named '{name}' already exists in this workspace. "
-                       "Pick another name, or rotate the existing secret's value.")
+        raise Conflict(
+            f"A {ctype.name} secret named '{name}' already exists in this workspace. "
+            "Pick another name, or rotate the existing secret's value."
+        )
     now = utcnow()
     secret = Secret(
-        id=new_id(), workspace_id=member.workspace.id, type=ctype.key, name=name,
-        description=description.strip(), version=1, public_fields=public, created_by_id=member.user.id,
-        created_at=now, updated_at=now,
+        id=new_id(),
+        workspace_id=member.workspace.id,
+        type=ctype.key,
+        name=name,
+        description=description.strip(),
+        version=1,
+        public_fields=public,
+        created_by_id=member.user.id,
+        created_at=now,
+        updated_at=now,
     )
     session.add(secret)
     await session.flush()
     await _seal_all(session, vault, secret, sealed)
     audit.record(
-        session, workspace_id=member.workspace.id, actor=member.user, action="secret.created",
-        target_type="secret", target_id=secret.id, details={"name": name, "type": ctype.key},
+        session,
+        workspace_id=member.workspace.id,
+        actor=member.user,
+        action="secret.created",
+        target_type="secret",
+        target_id=secret.id,
+        details={"name": name, "type": ctype.key},
     )
     await session.commit()
     return secret
@@ -142,8 +165,11 @@ async def list_secrets(
 ) -> list[tuple[Secret, User | None, int, int]]:
     """Secrets with their creator, the number of nodes and of workflows using each."""
     nodes = (
-        select(SecretUsage.secret_id, func.count().label("nodes"),
-               func.count(func.distinct(SecretUsage.workflow_id)).label("workflows"))
+        select(
+            SecretUsage.secret_id,
+            func.count().label("nodes"),
+            func.count(func.distinct(SecretUsage.workflow_id)).label("workflows"),
+        )
         .where(SecretUsage.workspace_id == workspace_id)
         .group_by(SecretUsage.secret_id)
         .subquery()
@@ -171,7 +197,8 @@ async def get_secret(session: AsyncSession, *, workspace_id: str, secret_id: str
 
 async def usages(session: AsyncSession, *, secret_id: str) -> list[Usage]:
     rows = await session.scalars(
-        select(SecretUsage).where(SecretUsage.secret_id == secret_id)
+        select(SecretUsage)
+        .where(SecretUsage.secret_id == secret_id)
         .order_by(SecretUsage.workflow_name, SecretUsage.node_name)
     )
     return [Usage(u.workflow_id, u.workflow_name, u.node_id, u.node_name) for u in rows.all()]
@@ -192,8 +219,12 @@ async def rotate_secret(
     secret.updated_at = utcnow()
     await _seal_all(session, vault, secret, sealed)
     audit.record(
-        session, workspace_id=member.workspace.id, actor=member.user, action="secret.rotated",
-        target_type="secret", target_id=secret.id,
+        session,
+        workspace_id=member.workspace.id,
+        actor=member.user,
+        action="secret.rotated",
+        target_type="secret",
+        target_id=secret.id,
         details={"name": secret.name, "type": secret.type, "version": secret.version},
     )
     await session.commit()
@@ -205,15 +236,18 @@ async def _delete(session: AsyncSession, secret: Secret, *, actor: User | None, 
     if reason:
         details["reason"] = reason
     audit.record(
-        session, workspace_id=secret.workspace_id, actor=actor, action="secret.deleted", target_type="secret",
-        target_id=secret.id, details=details,
+        session,
+        workspace_id=secret.workspace_id,
+        actor=actor,
+        action="secret.deleted",
+        target_type="secret",
+        target_id=secret.id,
+        details=details,
     )
     await session.delete(secret)
 
 
-async def delete_secret(
-    session: AsyncSession, *, member: Member, secret_id: str, force: bool = False
-) -> None:
+async def delete_secret(session: AsyncSession, *, member: Member, secret_id: str, force: bool = False) -> None:
     secret = await get_secret(session, workspace_id=member.workspace.id, secret_id=secret_id)
     _require_may_change(member, secret, "delete")
     used_by = await usages(session, secret_id=secret.id)
@@ -250,7 +284,11 @@ async def resolve(session: AsyncSession, *, vault: Vault, workspace_id: str, sec
     rows = await session.scalars(select(SealedField).where(SealedField.secret_id == secret.id))
     for row in rows.all():
         values[row.field] = crypto.open_field(
-            data_key, workspace_id=workspace_id, secret_id=secret.id, version=secret.version, field=row.field,
+            data_key,
+            workspace_id=workspace_id,
+            secret_id=secret.id,
+            version=secret.version,
+            field=row.field,
             blob=row.ciphertext,
         )
     return values

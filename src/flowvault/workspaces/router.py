@@ -20,14 +20,20 @@ router = APIRouter(prefix="/api/v1", tags=["workspaces"])
 
 
 def _workspace(workspace: Workspace, role: Role) -> WorkspaceRead:
-    return WorkspaceRead(id=workspace.id, name=workspace.name, personal=workspace.personal, role=role,
-                         created_at=workspace.created_at)
+    return WorkspaceRead(
+        id=workspace.id, name=workspace.name, personal=workspace.personal, role=role, created_at=workspace.created_at
+    )
 
 
 def _invitation(invitation: Invitation, workspace: Workspace) -> InvitationRead:
     return InvitationRead(
-        id=invitation.id, workspace_id=workspace.id, workspace_name=workspace.name, email=invitation.email,
-        role=Role(invitation.role), status=invitation.status, created_at=invitation.created_at,
+        id=invitation.id,
+        workspace_id=workspace.id,
+        workspace_name=workspace.name,
+        email=invitation.email,
+        role=Role(invitation.role),
+        status=invitation.status,
+        created_at=invitation.created_at,
         expires_at=invitation.expires_at,
     )
 
@@ -62,16 +68,19 @@ async def delete_workspace(member: WorkspaceMember, session: DB, vault: VaultDep
 
 @router.get("/workspaces/{ws}/members", response_model=list[MemberRead])
 async def list_members(member: WorkspaceMember, session: DB) -> list[MemberRead]:
-    return [MemberRead(user_id=u.id, email=u.email, role=Role(m.role), joined_at=m.joined_at)
-            for m, u in await service.list_members(session, member=member)]
+    return [
+        MemberRead(user_id=u.id, email=u.email, role=Role(m.role), joined_at=m.joined_at)
+        for m, u in await service.list_members(session, member=member)
+    ]
 
 
 @router.patch("/workspaces/{ws}/members/{user_id}", response_model=MemberRead)
 async def change_role(user_id: str, body: RoleChange, member: WorkspaceMember, session: DB) -> MemberRead:
     membership = await service.change_role(session, member=member, user_id=user_id, role=body.role)
     members = {u.id: u for _, u in await service.list_members(session, member=member)}
-    return MemberRead(user_id=user_id, email=members[user_id].email, role=Role(membership.role),
-                      joined_at=membership.joined_at)
+    return MemberRead(
+        user_id=user_id, email=members[user_id].email, role=Role(membership.role), joined_at=membership.joined_at
+    )
 
 
 @router.delete("/workspaces/{ws}/members/{user_id}", response_model=MemberRemoved)
@@ -86,8 +95,9 @@ async def leave(member: WorkspaceMember, session: DB) -> MemberRemoved:
 
 @router.post("/workspaces/{ws}/invitations", status_code=201, response_model=InvitationRead)
 async def invite(body: InvitationCreate, member: WorkspaceMember, session: DB) -> InvitationRead:
-    invitation = await service.invite(session, member=member, email=body.email, role=body.role,
-                                      expires_in_days=body.expires_in_days)
+    invitation = await service.invite(
+        session, member=member, email=body.email, role=body.role, expires_in_days=body.expires_in_days
+    )
     return _invitation(invitation, member.workspace)
 
 

@@ -46,8 +46,13 @@ async def create_workspace(
     session.add(Membership(workspace_id=workspace.id, user_id=owner.id, role=Role.owner.value))
     await vault.create_workspace_key(session, workspace.id)
     audit.record(
-        session, workspace_id=workspace.id, actor=owner, action="member.joined", target_type="member",
-        target_id=owner.id, details={"email": owner.email, "role": Role.owner.value},
+        session,
+        workspace_id=workspace.id,
+        actor=owner,
+        action="member.joined",
+        target_type="member",
+        target_id=owner.id,
+        details={"email": owner.email, "role": Role.owner.value},
     )
     return workspace
 
@@ -106,8 +111,12 @@ async def change_role(session: AsyncSession, *, member: Member, user_id: str, ro
         before = target.role
         target.role = role.value
         audit.record(
-            session, workspace_id=member.workspace.id, actor=member.user, action="member.role_changed",
-            target_type="member", target_id=user_id,
+            session,
+            workspace_id=member.workspace.id,
+            actor=member.user,
+            action="member.role_changed",
+            target_type="member",
+            target_id=user_id,
             details={"email": target_user.email, "from": before, "to": role.value},
         )
         await session.commit()
@@ -118,12 +127,19 @@ async def _drop_member(
     session: AsyncSession, *, member: Member, target: Membership, target_user: User, action: str
 ) -> int:
     deleted = await secrets_service.delete_secrets_created_by(
-        session, workspace_id=member.workspace.id, user=target_user, actor=member.user,
+        session,
+        workspace_id=member.workspace.id,
+        user=target_user,
+        actor=member.user,
         reason=f"creator {target_user.email} {'left' if action == 'member.left' else 'was removed'}",
     )
     await session.delete(target)
     audit.record(
-        session, workspace_id=member.workspace.id, actor=member.user, action=action, target_type="member",
+        session,
+        workspace_id=member.workspace.id,
+        actor=member.user,
+        action=action,
+        target_type="member",
         target_id=target_user.id,
         details={"email": target_user.email, "role": target.role, "secrets_deleted": deleted},
     )
@@ -138,16 +154,14 @@ async def remove_member(session: AsyncSession, *, member: Member, user_id: str) 
         raise PermissionDenied("The workspace owner cannot be removed.")
     if target_user.id == member.user.id:
         raise ValidationFailed("To remove yourself, leave the workspace instead.", field="user_id")
-    return await _drop_member(session, member=member, target=target, target_user=target_user,
-                              action="member.removed")
+    return await _drop_member(session, member=member, target=target, target_user=target_user, action="member.removed")
 
 
 async def leave(session: AsyncSession, *, member: Member) -> int:
     if member.role is Role.owner:
         raise PermissionDenied("The owner cannot leave the workspace. Delete the workspace instead.")
     target, target_user = await _membership(session, member.workspace.id, member.user.id)
-    return await _drop_member(session, member=member, target=target, target_user=target_user,
-                              action="member.left")
+    return await _drop_member(session, member=member, target=target, target_user=target_user, action="member.left")
 
 
 async def delete_workspace(session: AsyncSession, *, vault: Vault, member: Member) -> None:
@@ -161,29 +175,36 @@ async def delete_workspace(session: AsyncSession, *, vault: Vault, member: Membe
     vault.forget(member.workspace.id)
 
 
-async def invite(
-    session: AsyncSession, *, member: Member, email: str, role: Role, expires_in_days: int
-) -> Invitation:
+async def invite(session: AsyncSession, *, member: Member, email: str, role: Role, expires_in_days: int) -> Invitation:
     member.require_manager("invite members")
     if role not in INVITABLE_ROLES:
-        raise ValidationFailed("Invite with the role admin, user or viewer; a workspace has one owner.",
-                               field="role")
+        raise ValidationFailed("Invite with the role admin, user or viewer; a workspace has one owner.", field="role")
     email = email.strip().lower()
     existing = await session.scalar(
-        select(func.count()).select_from(Membership).join(User, User.id == Membership.user_id)
+        select(func.count())
+        .select_from(Membership)
+        .join(User, User.id == Membership.user_id)
         .where(Membership.workspace_id == member.workspace.id, User.email == email)
     )
     if existing:
         raise Conflict(f"{email} is already a member of this workspace.")
     invitation = Invitation(
-        workspace_id=member.workspace.id, email=email, role=role.value, invited_by_id=member.user.id,
+        workspace_id=member.workspace.id,
+        email=email,
+        role=role.value,
+        invited_by_id=member.user.id,
         expires_at=utcnow() + timedelta(days=expires_in_days),
     )
     session.add(invitation)
     await session.flush()
     audit.record(
-        session, workspace_id=member.workspace.id, actor=member.user, action="member.invited",
-        target_type="invitation", target_id=invitation.id, details={"email": email, "role": role.value},
+        session,
+        workspace_id=member.workspace.id,
+        actor=member.user,
+        action="member.invited",
+        target_type="invitation",
+        target_id=invitation.id,
+        details={"email": email, "role": role.value},
     )
     await session.commit()
     return invitation
@@ -243,8 +264,13 @@ async def accept_invitation(session: AsyncSession, *, user: User, invitation_id:
     membership = Membership(workspace_id=invitation.workspace_id, user_id=user.id, role=invitation.role)
     session.add(membership)
     audit.record(
-        session, workspace_id=invitation.workspace_id, actor=user, action="member.joined", target_type="member",
-        target_id=user.id, details={"email": user.email, "role": invitation.role, "invitation_id": invitation.id},
+        session,
+        workspace_id=invitation.workspace_id,
+        actor=user,
+        action="member.joined",
+        target_type="member",
+        target_id=user.id,
+        details={"email": user.email, "role": invitation.role, "invitation_id": invitation.id},
     )
     await session.commit()
     return membership
@@ -255,8 +281,13 @@ async def decline_invitation(session: AsyncSession, *, user: User, invitation_id
     invitation.status = "declined"
     invitation.responded_at = utcnow()
     audit.record(
-        session, workspace_id=invitation.workspace_id, actor=user, action="member.declined",
-        target_type="invitation", target_id=invitation.id, details={"email": user.email},
+        session,
+        workspace_id=invitation.workspace_id,
+        actor=user,
+        action="member.declined",
+        target_type="invitation",
+        target_id=invitation.id,
+        details={"email": user.email},
     )
     await session.commit()
 
@@ -266,5 +297,3 @@ async def rename_workspace(session: AsyncSession, *, member: Member, name: str) 
     member.workspace.name = name.strip()
     await session.commit()
     return member.workspace
-
-

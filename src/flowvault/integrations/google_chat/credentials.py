@@ -13,8 +13,11 @@ class GoogleChatWebhookFields(CredentialFields):
 
 google_chat_webhook = register_credential_type(
     CredentialType(
-        key="google_chat_webhook", name="Google Chat Webhook", fields=GoogleChatWebhookFields,
-        node_types=("google_chat",), hosts=HostBinding(service="google_chat", patterns=("chat.googleapis.com",)),
+        key="google_chat_webhook",
+        name="Google Chat Webhook",
+        fields=GoogleChatWebhookFields,
+        node_types=("google_chat",),
+        hosts=HostBinding(service="google_chat", patterns=("chat.googleapis.com",)),
         description="Posts messages to a Google Chat space through an incoming webhook",
     )
 )

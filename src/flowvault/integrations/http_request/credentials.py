@@ -17,7 +17,10 @@ class BearerTokenFields(CredentialFields):
 
 class HeaderAuthFields(CredentialFields):
     header_name: str = Field(
-        min_length=1, max_length=200, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", title="Header name",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+        title="Header name",
         description="For example X-API-Key",
     )
     value: SecretStr = Field(title="Header value")
@@ -25,19 +28,31 @@ class HeaderAuthFields(CredentialFields):
 
 http_basic = register_credential_type(
     CredentialType(
-        key="http_basic", name="Basic Auth", fields=BasicAuthFields, node_types=("http_request",),
-        hosts=_HTTP_HOSTS, description="Username and password sent as HTTP Basic authentication",
+        key="http_basic",
+        name="Basic Auth",
+        fields=BasicAuthFields,
+        node_types=("http_request",),
+        hosts=_HTTP_HOSTS,
+        description="Username and password sent as HTTP Basic authentication",
     )
 )
 http_bearer = register_credential_type(
     CredentialType(
-        key="http_bearer", name="Bearer Token", fields=BearerTokenFields, node_types=("http_request",),
-        hosts=_HTTP_HOSTS, description="A token sent in the Authorization header",
+        key="http_bearer",
+        name="Bearer Token",
+        fields=BearerTokenFields,
+        node_types=("http_request",),
+        hosts=_HTTP_HOSTS,
+        description="A token sent in the Authorization header",
     )
 )
 http_header = register_credential_type(
     CredentialType(
-        key="http_header", name="Header Auth", fields=HeaderAuthFields, node_types=("http_request",),
-        hosts=_HTTP_HOSTS, description="A secret sent in a header of your choice",
+        key="http_header",
+        name="Header Auth",
+        fields=HeaderAuthFields,
+        node_types=("http_request",),
+        hosts=_HTTP_HOSTS,
+        description="A secret sent in a header of your choice",
     )
 )

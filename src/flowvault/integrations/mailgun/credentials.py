@@ -10,7 +10,11 @@ class MailgunKeyFields(CredentialFields):
 
 mailgun_api_key = register_credential_type(
     CredentialType(
-        key="mailgun_api_key", name="Mailgun API Key", fields=MailgunKeyFields, node_types=("mailgun",),
-        hosts=HostBinding(service="mailgun"), description="Sends email through the Mailgun Messages API",
+        key="mailgun_api_key",
+        name="Mailgun API Key",
+        fields=MailgunKeyFields,
+        node_types=("mailgun",),
+        hosts=HostBinding(service="mailgun"),
+        description="Sends email through the Mailgun Messages API",
     )
 )

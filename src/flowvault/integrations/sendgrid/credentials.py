@@ -10,7 +10,11 @@ class SendGridKeyFields(CredentialFields):
 
 sendgrid_api_key = register_credential_type(
     CredentialType(
-        key="sendgrid_api_key", name="SendGrid API Key", fields=SendGridKeyFields, node_types=("sendgrid",),
-        hosts=HostBinding(service="sendgrid"), description="Sends email through SendGrid v3 Mail Send",
+        key="sendgrid_api_key",
+        name="SendGrid API Key",
+        fields=SendGridKeyFields,
+        node_types=("sendgrid",),
+        hosts=HostBinding(service="sendgrid"),
+        description="Sends email through SendGrid v3 Mail Send",
     )
 )

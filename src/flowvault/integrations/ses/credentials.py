@@ -13,7 +13,11 @@ class SesAccessKeyFields(CredentialFields):
 
 ses_access_key = register_credential_type(
     CredentialType(
-        key="ses_access_key", name="AWS Access Key (SES)", fields=SesAccessKeyFields, node_types=("ses",),
-        hosts=HostBinding(service="ses"), description="Signs Amazon SES v2 requests with SigV4",
+        key="ses_access_key",
+        name="AWS Access Key (SES)",
+        fields=SesAccessKeyFields,
+        node_types=("ses",),
+        hosts=HostBinding(service="ses"),
+        description="Signs Amazon SES v2 requests with SigV4",
     )
 )

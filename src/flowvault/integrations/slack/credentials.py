@@ -10,7 +10,11 @@ class SlackTokenFields(CredentialFields):
 
 slack_token = register_credential_type(
     CredentialType(
-        key="slack_token", name="Slack Bot Token", fields=SlackTokenFields, node_types=("slack",),
-        hosts=HostBinding(service="slack"), description="Posts messages through the Slack Web API",
+        key="slack_token",
+        name="Slack Bot Token",
+        fields=SlackTokenFields,
+        node_types=("slack",),
+        hosts=HostBinding(service="slack"),
+        description="Posts messages through the Slack Web API",
     )
 )

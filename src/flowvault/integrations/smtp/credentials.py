@@ -11,7 +11,11 @@ class SmtpLoginFields(CredentialFields):
 
 smtp_login = register_credential_type(
     CredentialType(
-        key="smtp_login", name="SMTP Login", fields=SmtpLoginFields, node_types=("smtp",),
-        hosts=HostBinding(workspace_allowlist=True), description="Logs in to an SMTP server to send email",
+        key="smtp_login",
+        name="SMTP Login",
+        fields=SmtpLoginFields,
+        node_types=("smtp",),
+        hosts=HostBinding(workspace_allowlist=True),
+        description="Logs in to an SMTP server to send email",
     )
 )
