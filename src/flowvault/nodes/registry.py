@@ -15,6 +15,7 @@ class DuplicateKeyError(RuntimeError):
 
 
 _credential_types: dict[str, CredentialType] = {}
+_loaded = False
 
 
 def register_credential_type(credential_type: CredentialType) -> CredentialType:
@@ -25,6 +26,10 @@ def register_credential_type(credential_type: CredentialType) -> CredentialType:
 
 
 def load_integrations() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
     import flowvault.integrations as package
 
     for module in pkgutil.iter_modules(package.__path__, prefix=f"{package.__name__}."):
@@ -32,8 +37,7 @@ def load_integrations() -> None:
 
 
 def credential_types() -> dict[str, CredentialType]:
-    if not _credential_types:
-        load_integrations()
+    load_integrations()
     return dict(_credential_types)
 
 
