@@ -1,0 +1,131 @@
+"""The redactor (SPEC §7): masks every secret value a run resolved, in every derived form.
+
+A ``Redactor`` is built once from ``(secret name, value)`` pairs: each value expands into its
+derived forms (``forms.derived_forms``), all of them go into one Aho-Corasick automaton, and every
+span they cover becomes ``[REDACTED:<secret name>]``. It is immutable; ``combine`` builds a new one
+from several. If masking fails for any reason, the value becomes ``[REDACTION FAILED]``: a value
+that could not be redacted is never passed through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flowvault.redaction.forms import MIN_FORM_LENGTH, derived_forms
+from flowvault.redaction.markers import ANONYMOUS_MARKER, REDACTION_FAILED, marker
+from flowvault.redaction.matcher import Matcher, render
+from flowvault.redaction.stream import StreamRedactor
+
+
+class ShortSecretError(ValueError):
+    """A value shorter than ``MIN_FORM_LENGTH`` characters: it cannot be masked safely."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"The value of secret {name!r} is shorter than {MIN_FORM_LENGTH} characters, so it cannot be "
+            "masked safely in outputs; use a longer value."
+        )
+
+
+class Redactor:
+    """Masks secret values and their derived forms in text, bytes and JSON-like values."""
+
+    def __init__(self, secrets: Iterable[tuple[str, str]] = (), extra: Iterable[tuple[str, str]] = ()) -> None:
+        """``secrets``: ``(name, value)`` pairs, each value masked in all its derived forms.
+        ``extra``: ``(name, literal)`` pairs masked as given (e.g. ``forms.basic_auth_forms``)."""
+        names: dict[str, str] = {}
+        for name, value in secrets:
+            forms = derived_forms(value)
+            if value not in forms:
+                raise ShortSecretError(name)
+            for form in sorted(forms):
+                names.setdefault(form, name)
+        for name, literal in extra:
+            if len(literal) < MIN_FORM_LENGTH:
+                raise ShortSecretError(name)
+            names.setdefault(literal, name)
+        self._build(names)
+
+    @classmethod
+    def build(cls, secrets: Iterable[tuple[str, str]], extra: Iterable[tuple[str, str]] = ()) -> Redactor:
+        """The same as ``Redactor(secrets, extra)``."""
+        return cls(secrets, extra)
+
+    @classmethod
+    def empty(cls) -> Redactor:
+        """A redactor with nothing to mask."""
+        return cls()
+
+    @classmethod
+    def combine(cls, redactors: Iterable[Redactor]) -> Redactor:
+        """One redactor masking everything any of ``redactors`` masks (first name wins on a tie)."""
+        names: dict[str, str] = {}
+        for redactor in redactors:
+            for pattern, name in redactor._names.items():
+                names.setdefault(pattern, name)
+        combined = cls.__new__(cls)
+        combined._build(names)
+        return combined
+
+    def merge(self, other: Redactor) -> Redactor:
+        """A new redactor masking what ``self`` and ``other`` mask."""
+        return Redactor.combine((self, other))
+
+    def _build(self, names: dict[str, str]) -> None:
+        self._names = names  # pattern -> secret name
+        patterns = list(names)
+        self._matcher = Matcher(patterns)
+        markers = {name: self._safe_marker(name) for name in set(names.values())}
+        self._replacements = [markers[names[pattern]] for pattern in patterns]
+
+    def _safe_marker(self, name: str) -> str:
+        # A secret named after (part of) a value would leak through its own marker.
+        named = marker(name)
+        return ANONYMOUS_MARKER if self._matcher.spans(named) else named
+
+    def __bool__(self) -> bool:
+        return bool(self._matcher)
+
+    def __repr__(self) -> str:
+        return f"<Redactor: {len(self._names)} patterns for {len(set(self._names.values()))} secrets>"
+
+    def redact(self, text: str) -> str:
+        try:
+            return render(text, self._matcher.spans(text), self._replacements)
+        except Exception:
+            return REDACTION_FAILED
+
+    def redact_bytes(self, data: bytes) -> bytes:
+        """Bytes are read as UTF-8; bytes that are not valid UTF-8 pass through unchanged."""
+        try:
+            text = bytes(data).decode("utf-8", "surrogateescape")
+            return render(text, self._matcher.spans(text), self._replacements).encode("utf-8", "surrogateescape")
+        except Exception:
+            return REDACTION_FAILED.encode("ascii")
+
+    def redact_value(self, obj: Any) -> Any:
+        """A copy of a JSON-like value with every string (dict keys too) redacted; other scalars as is."""
+        try:
+            return self._walk(obj)
+        except Exception:
+            return REDACTION_FAILED
+
+    def _walk(self, obj: Any) -> Any:
+        if isinstance(obj, str):
+            return self.redact(obj)
+        if isinstance(obj, bytes | bytearray):
+            return self.redact_bytes(bytes(obj))
+        if isinstance(obj, Mapping):
+            return {self._walk(key): self._walk(value) for key, value in obj.items()}
+        if isinstance(obj, list):
+            return [self._walk(item) for item in obj]
+        if isinstance(obj, tuple):
+            return tuple(self._walk(item) for item in obj)
+        if isinstance(obj, set | frozenset):
+            return type(obj)(self._walk(item) for item in obj)
+        return obj
+
+    def stream(self) -> StreamRedactor:
+        """A redactor for text arriving in chunks (see ``StreamRedactor``)."""
+        return StreamRedactor(self._matcher, self._replacements)
