@@ -239,7 +239,8 @@ def _read_fields(type_key: str, plain: list[str], from_stdin: bool) -> dict[str,
     for item in plain:
         name, sep, value = item.partition("=")
         if not sep:
-            raise FlowvaultError(f"--field takes NAME=VALUE, got '{name}'")
+            # The argument is not echoed: a value given without its NAME= may well be a secret.
+            raise FlowvaultError("--field takes NAME=VALUE; one --field argument has no '='")
         if name in ctype.secret_field_names:
             raise FlowvaultError(
                 f"'{name}' is a secret field: never pass it on the command line (it would show in the process "
@@ -247,7 +248,14 @@ def _read_fields(type_key: str, plain: list[str], from_stdin: bool) -> dict[str,
             )
         fields[name] = value
     if from_stdin:
-        given = json.loads(sys.stdin.read() or "{}")
+        try:
+            given = json.loads(sys.stdin.read() or "{}")
+        except json.JSONDecodeError as exc:
+            # Only the position: the input is secret and must not be echoed.
+            raise FlowvaultError(
+                f"--stdin expects a JSON object of field values; the input is not valid JSON "
+                f"(line {exc.lineno}, column {exc.colno})"
+            ) from None
         if not isinstance(given, dict):
             raise FlowvaultError("--stdin expects a JSON object of field values")
         fields.update(given)

@@ -26,6 +26,10 @@ class Vault:
 
     async def create_workspace_key(self, session: AsyncSession, workspace_id: str) -> None:
         data_key = crypto.new_data_key()
+        # A key appended to the key file (`flowvault keys rotate --new-key`) while this process runs is
+        # the primary from then on: without this re-read, a workspace created after the rotation would
+        # be wrapped with the retired key until some request happened to need the new one.
+        self.keyring.reload()
         key_id = self.keyring.primary_id
         wrapped = crypto.wrap_data_key(self.keyring.primary, key_id, workspace_id, data_key)
         session.add(WorkspaceKey(workspace_id=workspace_id, master_key_id=key_id, wrapped_key=wrapped))
