@@ -19,9 +19,13 @@ from flowvault.audit.router import router as audit_router
 from flowvault.auth.router import router as auth_router
 from flowvault.bootstrap import open_state
 from flowvault.config import Settings
+from flowvault.dispatch.embedded import EmbeddedDispatcher
 from flowvault.errors import FlowvaultError
 from flowvault.nodes.router import router as catalogue_router
+from flowvault.redaction import install_log_redaction
+from flowvault.runs.router import router as runs_router
 from flowvault.secrets.router import router as secrets_router
+from flowvault.workflows.router import router as workflows_router
 from flowvault.workspaces.router import router as workspaces_router
 
 log = logging.getLogger("flowvault")
@@ -80,12 +84,21 @@ def create_app(settings: Settings | None = None, *, create_key_file: bool = Fals
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log_filter = install_log_redaction()
         state = await open_state(settings, create_key_file=create_key_file)
         app.state.flowvault = state
+        dispatcher = None
+        if settings.executor == "embedded":
+            dispatcher = EmbeddedDispatcher(state, settings.embedded_workers)
+            state.run_queued = dispatcher.notify
+            await dispatcher.start()
         try:
             yield
         finally:
+            if dispatcher is not None:
+                await dispatcher.stop()
             await state.engine.dispose()
+            log_filter.detach()
 
     app = FastAPI(
         title="flowvault",
@@ -94,7 +107,16 @@ def create_app(settings: Settings | None = None, *, create_key_file: bool = Fals
         description="Workflow automation with an encrypted, workspace-scoped credential store.",
     )
     install_error_handlers(app)
-    for router in (auth_router, workspaces_router, secrets_router, audit_router, catalogue_router):
+    routers = (
+        auth_router,
+        workspaces_router,
+        secrets_router,
+        workflows_router,
+        runs_router,
+        audit_router,
+        catalogue_router,
+    )
+    for router in routers:
         app.include_router(router)
 
     @app.get("/api/v1/health", tags=["meta"])

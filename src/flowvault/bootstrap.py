@@ -9,7 +9,7 @@ from flowvault.config import Settings
 from flowvault.db import migrate
 from flowvault.db.engine import make_engine, make_sessionmaker
 from flowvault.deps import AppState
-from flowvault.errors import KeyringError
+from flowvault.errors import ConfigurationError
 from flowvault.secrets.keyring import load_keyring
 from flowvault.secrets.vault import Vault
 
@@ -24,12 +24,21 @@ async def prepare_database(settings: Settings) -> None:
         return
     head = await asyncio.to_thread(migrate.pending_revision, url)
     if head is not None:
-        raise KeyringError(
+        raise ConfigurationError(
             f"The database schema is not at the current revision ({head}). Run `flowvault db upgrade` first."
         )
 
 
+def check_settings(settings: Settings) -> None:
+    try:
+        settings.private_host_exemptions  # noqa: B018 - parsing is the check
+    except ValueError as exc:
+        raise ConfigurationError(f"FLOWVAULT_ALLOW_PRIVATE_HOSTS: {exc}. Give host names or IP addresses, "
+                                 "separated by commas.") from None
+
+
 async def open_state(settings: Settings, *, create_key_file: bool = False) -> AppState:
+    check_settings(settings)
     keyring = load_keyring(settings, create=create_key_file)
     await prepare_database(settings)
     engine = make_engine(settings.resolved_database_url)

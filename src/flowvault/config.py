@@ -29,6 +29,25 @@ class Settings(BaseSettings):
     session_ttl_hours: int = 24 * 14
     secure_cookies: bool = False
     workspace_key_cache_seconds: float = 300.0
+    embedded_workers: int = Field(default=8, ge=1, le=256, description="Runs executed at once by `serve`")
+
+    slack_api_url: str = "https://slack.com/api"
+    sendgrid_api_url: str = "https://api.sendgrid.com"
+    mailgun_api_url: str = "https://api.mailgun.net"
+    ses_api_url: str = "https://email.{region}.amazonaws.com"
+    teams_api_url: str = "https://outlook.office.com"
+    google_chat_api_url: str = "https://chat.googleapis.com"
+
+    def service_url(self, service: str) -> str:
+        """The configured base URL of a service (``slack`` → ``FLOWVAULT_SLACK_API_URL``)."""
+        value: str = getattr(self, f"{service}_api_url")
+        return value.rstrip("/")
+
+    @property
+    def private_host_exemptions(self) -> frozenset[str]:
+        from flowvault.egress import parse_host_list
+
+        return parse_host_list(self.allow_private_hosts)
 
     @property
     def resolved_database_url(self) -> str:

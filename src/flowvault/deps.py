@@ -4,8 +4,8 @@ their membership of the workspace named in the path."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -25,12 +25,18 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass
 class AppState:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     vault: Vault
+    run_queued: Callable[[], None] = field(default=_nothing)
+    """Called after a run is queued, to wake the dispatcher."""
 
 
 def app_state(request: Request) -> AppState:

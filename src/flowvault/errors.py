@@ -8,9 +8,11 @@
     ├── NotFound                   404
     ├── Conflict                   409  (optionally carrying structured ``extra`` members)
     ├── ValidationFailed           422  (names the field that is wrong)
-    └── KeyringError               --   (start-up / operator errors about master keys)
+    └── ConfigurationError         --   (start-up / operator errors: settings, schema)
+        └── KeyringError                (master keys missing, wrong, unreadable)
 
     DecryptionError                -- one opaque error for every failed decrypt; says nothing of why
+    EgressBlocked (flowvault.egress) -- a node's outbound request refused by the egress guard
 """
 
 from __future__ import annotations
@@ -65,7 +67,11 @@ class ValidationFailed(FlowvaultError):
         self.field = field
 
 
-class KeyringError(FlowvaultError):
+class ConfigurationError(FlowvaultError):
+    title = "Configuration problem"
+
+
+class KeyringError(ConfigurationError):
     title = "Master key problem"
 
 

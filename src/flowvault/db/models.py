@@ -3,20 +3,28 @@
 from flowvault.audit.models import AuditEvent
 from flowvault.auth.models import ApiToken, BrowserSession, User
 from flowvault.db.base import Base
+from flowvault.runs.models import BlockedEgress, Run, RunStep
 from flowvault.secrets.models import SealedField, Secret, SecretUsage, WorkspaceKey
-from flowvault.workspaces.models import Invitation, Membership, Workspace
+from flowvault.workflows.models import Workflow, WorkflowChange
+from flowvault.workspaces.models import Invitation, Membership, Workspace, WorkspaceSettings
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "BlockedEgress",
     "BrowserSession",
     "Invitation",
     "Membership",
+    "Run",
+    "RunStep",
     "SealedField",
     "Secret",
     "SecretUsage",
     "User",
+    "Workflow",
+    "WorkflowChange",
     "Workspace",
     "WorkspaceKey",
+    "WorkspaceSettings",
 ]

@@ -5,9 +5,12 @@ by hand."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
+from typing import TypeVar
 
 from flowvault.nodes.base import CredentialType
+from flowvault.nodes.sdk import NodeType
 
 
 class DuplicateKeyError(RuntimeError):
@@ -15,6 +18,7 @@ class DuplicateKeyError(RuntimeError):
 
 
 _credential_types: dict[str, CredentialType] = {}
+_node_types: dict[str, NodeType] = {}
 _loaded = False
 
 
@@ -25,6 +29,17 @@ def register_credential_type(credential_type: CredentialType) -> CredentialType:
     return credential_type
 
 
+N = TypeVar("N", bound=type[NodeType])
+
+
+def register_node_type(cls: N) -> N:
+    """Class decorator: registers one instance of the node type under its key."""
+    if cls.key in _node_types:
+        raise DuplicateKeyError(f"node type '{cls.key}' is declared twice")
+    _node_types[cls.key] = cls()
+    return cls
+
+
 def load_integrations() -> None:
     global _loaded
     if _loaded:
@@ -33,7 +48,9 @@ def load_integrations() -> None:
     import flowvault.integrations as package
 
     for module in pkgutil.iter_modules(package.__path__, prefix=f"{package.__name__}."):
-        importlib.import_module(f"{module.name}.credentials")
+        for part in ("credentials", "node"):
+            if importlib.util.find_spec(f"{module.name}.{part}") is not None:
+                importlib.import_module(f"{module.name}.{part}")
 
 
 def credential_types() -> dict[str, CredentialType]:
@@ -47,3 +64,12 @@ def credential_type(key: str) -> CredentialType | None:
 
 def credential_types_for_node(node_type: str) -> list[CredentialType]:
     return [ct for ct in credential_types().values() if node_type in ct.node_types]
+
+
+def node_types() -> dict[str, NodeType]:
+    load_integrations()
+    return dict(_node_types)
+
+
+def node_type(key: str) -> NodeType | None:
+    return node_types().get(key)

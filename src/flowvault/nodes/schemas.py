@@ -22,3 +22,16 @@ class CredentialTypeRead(BaseModel):
     node_types: list[str]
     hosts: list[str]
     json_schema: dict[str, Any]
+
+
+class NodeTypeRead(BaseModel):
+    key: str
+    version: int
+    name: str
+    category: str
+    description: str
+    credential_types: list[str]
+    branches: list[str]
+    secret_template_fields: list[str]
+    config_schema: dict[str, Any]
+    output_schema: dict[str, Any]

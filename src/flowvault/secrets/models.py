@@ -58,7 +58,7 @@ class SecretUsage(Base):
     __tablename__ = "secret_usages"
 
     secret_id: Mapped[str] = mapped_column(ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True)
-    workflow_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True)
     node_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     workflow_name: Mapped[str] = mapped_column(String(200))

@@ -292,3 +292,42 @@ async def resolve(session: AsyncSession, *, vault: Vault, workspace_id: str, sec
             blob=row.ciphertext,
         )
     return values
+
+
+async def workspace_secret_values(
+    session: AsyncSession, *, vault: Vault, workspace_id: str
+) -> list[tuple[Secret, str, str]]:
+    """(secret, field, plaintext) for every secret field of the workspace: for the "no hardcoded
+    tokens" check on workflow save. Never stored, never returned by the API."""
+    data_key = await vault.data_key(session, workspace_id)
+    rows = await session.execute(
+        select(Secret, SealedField)
+        .join(SealedField, SealedField.secret_id == Secret.id)
+        .where(Secret.workspace_id == workspace_id)
+    )
+    return [
+        (
+            secret,
+            row.field,
+            crypto.open_field(
+                data_key,
+                workspace_id=workspace_id,
+                secret_id=secret.id,
+                version=secret.version,
+                field=row.field,
+                blob=row.ciphertext,
+            ),
+        )
+        for secret, row in rows.all()
+    ]
+
+
+async def secret_by_name(
+    session: AsyncSession, *, workspace_id: str, name: str, types: tuple[str, ...]
+) -> Secret | None:
+    found = await session.scalars(
+        select(Secret)
+        .where(Secret.workspace_id == workspace_id, Secret.name == name, Secret.type.in_(types))
+        .order_by(Secret.type)
+    )
+    return found.first()

@@ -1,8 +1,8 @@
-"""accounts, workspaces, secrets, audit
+"""initial schema
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 13:41:04.292325
+Create Date: 2026-11-27 13:56:48.671249
 """
 
 from collections.abc import Sequence
@@ -77,6 +77,30 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_events_workspace_id"), ["workspace_id"], unique=False)
+
+    op.create_table(
+        "blocked_egress",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("workspace_id", sa.String(length=36), nullable=False),
+        sa.Column("at", flowvault.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("workflow_id", sa.String(length=36), nullable=True),
+        sa.Column("run_id", sa.String(length=36), nullable=True),
+        sa.Column("node_id", sa.String(length=100), nullable=True),
+        sa.Column("node_name", sa.String(length=200), nullable=True),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("host", sa.String(length=300), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_blocked_egress_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_blocked_egress")),
+    )
+    with op.batch_alter_table("blocked_egress", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_blocked_egress_workspace_id"), ["workspace_id"], unique=False)
 
     op.create_table(
         "browser_sessions",
@@ -164,6 +188,51 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_secrets_workspace_id"), ["workspace_id"], unique=False)
 
     op.create_table(
+        "workflow_changes",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("workspace_id", sa.String(length=36), nullable=False),
+        sa.Column("workflow_id", sa.String(length=36), nullable=False),
+        sa.Column("workflow_name", sa.String(length=200), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("at", flowvault.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor_id", sa.String(length=36), nullable=True),
+        sa.Column("actor_email", sa.String(length=320), nullable=True),
+        sa.Column("changes", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_workflow_changes_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_workflow_changes")),
+    )
+    with op.batch_alter_table("workflow_changes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_workflow_changes_workflow_id"), ["workflow_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_workflow_changes_workspace_id"), ["workspace_id"], unique=False)
+
+    op.create_table(
+        "workflows",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("workspace_id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("graph", sa.JSON(), nullable=False),
+        sa.Column("created_by_id", sa.String(length=36), nullable=True),
+        sa.Column("created_at", flowvault.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", flowvault.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"], ["users.id"], name=op.f("fk_workflows_created_by_id_users"), ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"], ["workspaces.id"], name=op.f("fk_workflows_workspace_id_workspaces"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_workflows")),
+    )
+    with op.batch_alter_table("workflows", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_workflows_workspace_id"), ["workspace_id"], unique=False)
+
+    op.create_table(
         "workspace_keys",
         sa.Column("workspace_id", sa.String(length=36), nullable=False),
         sa.Column("master_key_id", sa.String(length=64), nullable=False),
@@ -178,6 +247,49 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_workspace_keys")),
     )
+    op.create_table(
+        "workspace_settings",
+        sa.Column("workspace_id", sa.String(length=36), nullable=False),
+        sa.Column("concurrency", sa.Integer(), nullable=False),
+        sa.Column("egress_allowlist", sa.JSON(), nullable=False),
+        sa.Column("updated_at", flowvault.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_workspace_settings_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("workspace_id", name=op.f("pk_workspace_settings")),
+    )
+    op.create_table(
+        "runs",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("workspace_id", sa.String(length=36), nullable=False),
+        sa.Column("workflow_id", sa.String(length=36), nullable=False),
+        sa.Column("workflow_version", sa.Integer(), nullable=False),
+        sa.Column("trigger", sa.String(length=32), nullable=False),
+        sa.Column("input", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("path", sa.JSON(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("queued_at", flowvault.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", flowvault.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", flowvault.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_by_id", sa.String(length=36), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["workflow_id"], ["workflows.id"], name=op.f("fk_runs_workflow_id_workflows"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"], ["workspaces.id"], name=op.f("fk_runs_workspace_id_workspaces"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_runs")),
+    )
+    with op.batch_alter_table("runs", schema=None) as batch_op:
+        batch_op.create_index("ix_runs_status_queued_at", ["status", "queued_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_runs_workflow_id"), ["workflow_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_runs_workspace_id"), ["workspace_id"], unique=False)
+
     op.create_table(
         "sealed_fields",
         sa.Column("secret_id", sa.String(length=36), nullable=False),
@@ -200,6 +312,9 @@ def upgrade() -> None:
             ["secret_id"], ["secrets.id"], name=op.f("fk_secret_usages_secret_id_secrets"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
+            ["workflow_id"], ["workflows.id"], name=op.f("fk_secret_usages_workflow_id_workflows"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
             ["workspace_id"],
             ["workspaces.id"],
             name=op.f("fk_secret_usages_workspace_id_workspaces"),
@@ -210,17 +325,53 @@ def upgrade() -> None:
     with op.batch_alter_table("secret_usages", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_secret_usages_workspace_id"), ["workspace_id"], unique=False)
 
+    op.create_table(
+        "run_steps",
+        sa.Column("run_id", sa.String(length=36), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("node_id", sa.String(length=100), nullable=False),
+        sa.Column("node_name", sa.String(length=200), nullable=False),
+        sa.Column("node_type", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("input", sa.JSON(), nullable=True),
+        sa.Column("output", sa.JSON(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("credentials", sa.JSON(), nullable=False),
+        sa.Column("logs", sa.JSON(), nullable=False),
+        sa.Column("started_at", flowvault.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", flowvault.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_run_steps_run_id_runs"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("run_id", "seq", name=op.f("pk_run_steps")),
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table("run_steps")
     with op.batch_alter_table("secret_usages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_secret_usages_workspace_id"))
 
     op.drop_table("secret_usages")
     op.drop_table("sealed_fields")
+    with op.batch_alter_table("runs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_runs_workspace_id"))
+        batch_op.drop_index(batch_op.f("ix_runs_workflow_id"))
+        batch_op.drop_index("ix_runs_status_queued_at")
+
+    op.drop_table("runs")
+    op.drop_table("workspace_settings")
     op.drop_table("workspace_keys")
+    with op.batch_alter_table("workflows", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_workflows_workspace_id"))
+
+    op.drop_table("workflows")
+    with op.batch_alter_table("workflow_changes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_workflow_changes_workspace_id"))
+        batch_op.drop_index(batch_op.f("ix_workflow_changes_workflow_id"))
+
+    op.drop_table("workflow_changes")
     with op.batch_alter_table("secrets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_secrets_workspace_id"))
         batch_op.drop_index(batch_op.f("ix_secrets_type"))
@@ -241,6 +392,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_browser_sessions_user_id"))
 
     op.drop_table("browser_sessions")
+    with op.batch_alter_table("blocked_egress", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_blocked_egress_workspace_id"))
+
+    op.drop_table("blocked_egress")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_events_workspace_id"))
 

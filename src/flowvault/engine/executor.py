@@ -1,0 +1,246 @@
+"""The executor: runs a workflow graph from its trigger along the path its branches choose.
+
+It resolves each node's credential at the moment the node runs, renders templates, calls the node,
+and reports every step through the host, redacted with every secret value the run has resolved
+(and their derived forms). It imports neither the web framework nor the database."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+
+from flowvault.egress import EgressBlocked
+from flowvault.engine.host import CredentialUnavailable, RunHost
+from flowvault.engine.records import RunOutcome, StepRecord
+from flowvault.nodes.registry import credential_type, node_type
+from flowvault.nodes.sdk import NodeContext, NodeFailed, NodeResult, NodeType, ResolvedCredential
+from flowvault.redaction import ActiveSecrets, Redactor
+from flowvault.workflows.schemas import Graph, NodeSpec
+from flowvault.workflows.templating import Scope, TemplateError, node_key, node_slug, references, render
+
+log = logging.getLogger("flowvault.engine")
+
+
+def secret_fields(credential: ResolvedCredential) -> tuple[str, ...]:
+    ctype = credential_type(credential.type)
+    return ctype.secret_field_names if ctype else tuple(credential.fields)
+
+
+class RunSecrets:
+    """Every secret value this run resolved, and the redactor built from them."""
+
+    def __init__(self) -> None:
+        self._pairs: dict[tuple[str, str], None] = {}
+        self.redactor = Redactor.empty()
+        self._token: object | None = None
+
+    def add(self, credential: ResolvedCredential) -> None:
+        before = len(self._pairs)
+        for field_name in secret_fields(credential):
+            value = credential.fields.get(field_name)
+            if value:
+                self._pairs[(credential.name, value)] = None
+        if credential.type == "http_basic" and "username" in credential.fields and "password" in credential.fields:
+            self._pairs[(credential.name, f"{credential.fields['username']}:{credential.fields['password']}")] = None
+        if len(self._pairs) != before:
+            self.redactor = Redactor.build(list(self._pairs))
+            self._register()
+
+    def _register(self) -> None:
+        if self._token is not None:
+            ActiveSecrets.unregister(self._token)
+        self._token = ActiveSecrets.register(self.redactor)
+
+    def close(self) -> None:
+        if self._token is not None:
+            ActiveSecrets.unregister(self._token)
+            self._token = None
+
+
+def topological_order(graph: Graph) -> list[NodeSpec]:
+    by_id = {n.id: n for n in graph.nodes}
+    indegree = {n.id: 0 for n in graph.nodes}
+    outgoing: dict[str, list[str]] = defaultdict(list)
+    for edge in graph.edges:
+        outgoing[edge.source].append(edge.target)
+        indegree[edge.target] += 1
+    queue = deque(n.id for n in graph.nodes if indegree[n.id] == 0)
+    order = []
+    while queue:
+        current = queue.popleft()
+        order.append(by_id[current])
+        for target in outgoing[current]:
+            indegree[target] -= 1
+            if indegree[target] == 0:
+                queue.append(target)
+    return order
+
+
+@dataclass
+class NodeRun:
+    step: StepRecord
+    output: Any = None
+    branch: str | None = None
+
+
+class Executor:
+    async def execute(self, graph: Graph, run_input: Mapping[str, Any], host: RunHost) -> RunOutcome:
+        secrets = RunSecrets()
+        try:
+            return await self._execute(graph, dict(run_input), host, secrets)
+        finally:
+            secrets.close()
+
+    async def _execute(self, graph: Graph, run_input: dict[str, Any], host: RunHost, secrets: RunSecrets) -> RunOutcome:
+        kinds = {n.id: node_type(n.type) for n in graph.nodes}
+        triggers = [n for n in graph.nodes if (k := kinds[n.id]) is not None and k.category == "trigger"]
+        if not triggers:
+            return RunOutcome("failed", "The workflow has no trigger: add a Manual, Webhook or Schedule trigger.")
+        trigger = triggers[0]
+        incoming: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
+        for edge in graph.edges:
+            incoming[edge.target].append((edge.source, edge.source_handle or None))
+        scope_nodes: dict[str, Any] = {}
+        branches: dict[str, str | None] = {}
+        path: list[str] = []
+        trigger_output: Mapping[str, Any] = {}
+        for node in topological_order(graph):
+            reached = node.id == trigger.id or any(
+                source in branches and (branches[source] is None or handle == branches[source])
+                for source, handle in incoming[node.id]
+            )
+            kind = kinds[node.id]
+            if not reached:
+                continue
+            if kind is None:
+                return RunOutcome("failed", f"Node '{node.name}' has the unknown type '{node.type}'.", path)
+            path.append(node.id)
+            ran = await self._run_node(len(path), node, kind, host, secrets, run_input, trigger_output, scope_nodes)
+            await host.record_step(ran.step)
+            if ran.step.status == "failed":
+                return RunOutcome("failed", f"Node '{node.name}' failed: {ran.step.error}", path)
+            branches[node.id] = ran.branch
+            scope_nodes[node_key(node.name)] = scope_nodes[node_slug(node.name)] = ran.output
+            if node.id == trigger.id and isinstance(ran.output, Mapping):
+                trigger_output = ran.output
+        return RunOutcome("succeeded", None, path)
+
+    async def _run_node(
+        self,
+        seq: int,
+        node: NodeSpec,
+        kind: NodeType,
+        host: RunHost,
+        secrets: RunSecrets,
+        run_input: dict[str, Any],
+        trigger_output: Mapping[str, Any],
+        scope_nodes: dict[str, Any],
+    ) -> NodeRun:
+        started = host.now()
+        logs: list[str] = []
+        credentials: list[dict[str, str]] = []
+        rendered: Any = node.config
+        result: NodeResult | None = None
+        error: str | None = None
+
+        async def use(credential: ResolvedCredential) -> None:
+            secrets.add(credential)
+            entry = {"id": credential.id, "name": credential.name}
+            if entry not in credentials:
+                credentials.append(entry)
+                await host.credential_used(node.id, node.name, credential)
+
+        try:
+            credential = None
+            credential_id = kind.credential_id(node.config)
+            if credential_id is not None:
+                try:
+                    credential = await host.resolve_credential(credential_id)
+                except CredentialUnavailable:
+                    raise NodeFailed(
+                        f"its credential (id {credential_id}) was deleted or is missing; select another in the "
+                        "node's Credentials dropdown."
+                    ) from None
+                await use(credential)
+            rendered = await _render(node, kind, trigger_output, scope_nodes, host, use)
+            try:
+                config = kind.Config.model_validate(rendered)
+            except PydanticValidationError as exc:
+                first = exc.errors(include_input=False, include_url=False)[0]
+                field = ".".join(str(p) for p in first["loc"]) or "config"
+                raise NodeFailed(f"'{field}' {first['msg']} (after templates were filled in).") from None
+            ctx = NodeContext(
+                node_id=node.id,
+                node_name=node.name,
+                http=host.http_client(kind),
+                credential=credential,
+                service_url=host.service_url,
+                sleep=host.sleep,
+                log=logs.append,
+                run_input=run_input,
+            )
+            result = await kind.run(ctx, config)
+        except (NodeFailed, TemplateError) as exc:
+            error = str(exc)
+        except EgressBlocked as exc:
+            error = exc.reason
+            await host.record_blocked(node.id, node.name, exc, secrets.redactor.redact(exc.url))
+        except Exception as exc:  # a bug in a node must fail the run, not the worker
+            error = f"unexpected error: {type(exc).__name__}: {exc}"
+            log.warning(
+                "node %s raised: %s", node.id, secrets.redactor.redact("".join(traceback.format_exception(exc)))
+            )
+        redactor = secrets.redactor
+        step = StepRecord(
+            seq=seq,
+            node_id=node.id,
+            node_name=node.name,
+            node_type=node.type,
+            status="succeeded" if result is not None else "failed",
+            input=redactor.redact_value(rendered),
+            output=redactor.redact_value(result.output if result else None),
+            error=redactor.redact(error) if error is not None else None,
+            credentials=credentials,
+            logs=[redactor.redact(line) for line in logs],
+            started_at=started,
+            finished_at=host.now(),
+        )
+        return NodeRun(step, result.output if result else None, result.branch if result else None)
+
+
+async def _render(
+    node: NodeSpec,
+    kind: NodeType,
+    trigger: Mapping[str, Any],
+    nodes: dict[str, Any],
+    host: RunHost,
+    use: Callable[[ResolvedCredential], Awaitable[None]],
+) -> dict[str, Any]:
+    """Renders templates; ``{{secrets.NAME}}`` resolves (now, and only here) in the fields the type allows."""
+    resolved: dict[str, str] = {}
+    for field_name in kind.secret_template_fields:
+        for ref in references(node.config.get(field_name)):
+            if ref.root != "secrets" or len(ref.path) != 1 or str(ref.path[0]) in resolved:
+                continue
+            name = str(ref.path[0])
+            try:
+                found = await host.resolve_secret_by_name(name)
+            except CredentialUnavailable:
+                raise TemplateError(
+                    f"'{ref.text}': no HTTP credential named '{name}' exists any more; create it in "
+                    "Settings → Secrets & API Keys."
+                ) from None
+            await use(found)
+            resolved[name] = found.fields[secret_fields(found)[0]]
+    plain = Scope(trigger=trigger, nodes=nodes)
+    with_secrets = Scope(trigger=trigger, nodes=nodes, secrets=resolved.__getitem__)
+    return {
+        key: render(value, with_secrets if key in kind.secret_template_fields else plain)
+        for key, value in node.config.items()
+    }

@@ -1,0 +1,49 @@
+"""The engine's view of the outside world. The database-backed implementation lives in
+``flowvault.runs.host``; tests may provide their own."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from flowvault.engine.records import StepRecord
+from flowvault.nodes.sdk import HttpClient, NodeType, ResolvedCredential
+
+
+class CredentialUnavailable(Exception):
+    """The credential a node refers to is gone (deleted, or never in this workspace)."""
+
+
+class BlockedRequest(Protocol):
+    kind: str
+    reason: str
+    host: str
+    url: str
+
+
+class RunHost(Protocol):
+    async def resolve_credential(self, secret_id: str) -> ResolvedCredential:
+        """Decrypts the secret now; raises CredentialUnavailable."""
+        ...
+
+    async def resolve_secret_by_name(self, name: str) -> ResolvedCredential:
+        """An HTTP credential by name (``{{secrets.NAME}}``); raises CredentialUnavailable."""
+        ...
+
+    def http_client(self, kind: NodeType) -> HttpClient:
+        """The guarded client for a node of this type (egress allowlist plus the type's service hosts)."""
+        ...
+
+    def service_url(self, service: str) -> str: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    def now(self) -> datetime: ...
+
+    async def record_step(self, step: StepRecord) -> None: ...
+
+    async def record_blocked(
+        self, node_id: str, node_name: str, blocked: BlockedRequest, redacted_url: str
+    ) -> None: ...
+
+    async def credential_used(self, node_id: str, node_name: str, credential: ResolvedCredential) -> None: ...

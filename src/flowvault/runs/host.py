@@ -1,0 +1,145 @@
+"""The database-backed RunHost: what the executor uses to reach secrets, the network and the run record."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from flowvault.audit import service as audit
+from flowvault.db.base import utcnow
+from flowvault.deps import AppState
+from flowvault.egress import EgressPolicy, GuardedClient
+from flowvault.engine.host import BlockedRequest, CredentialUnavailable
+from flowvault.engine.records import StepRecord
+from flowvault.errors import DecryptionError, NotFound
+from flowvault.nodes.base import HostBinding
+from flowvault.nodes.registry import credential_type
+from flowvault.nodes.sdk import HttpClient, NodeType, ResolvedCredential
+from flowvault.runs.models import BlockedEgress, Run
+from flowvault.runs.service import step_row
+from flowvault.secrets import service as secrets_service
+from flowvault.secrets.models import Secret
+from flowvault.workflows.service import HTTP_CREDENTIAL_TYPES
+
+
+def service_host(url: str) -> str | None:
+    host = urlsplit(url).hostname
+    return host if host and "{" not in host else None
+
+
+def binding_hosts(binding: HostBinding, state: AppState, allowlist: tuple[str, ...]) -> tuple[str, ...]:
+    hosts = list(binding.patterns)
+    if binding.service and (host := service_host(state.settings.service_url(binding.service))):
+        hosts.append(host)
+    if binding.workspace_allowlist:
+        hosts.extend(allowlist)
+    return tuple(hosts)
+
+
+class DbRunHost:
+    def __init__(self, state: AppState, run: Run, allowlist: tuple[str, ...]) -> None:
+        self.state = state
+        self.run = run
+        self.allowlist = allowlist
+        self._clients: dict[str, GuardedClient] = {}
+
+    async def _credential(self, secret: Secret | None) -> ResolvedCredential:
+        if secret is None or secret.workspace_id != self.run.workspace_id:
+            raise CredentialUnavailable()
+        ctype = credential_type(secret.type)
+        if ctype is None:
+            raise CredentialUnavailable()
+        async with self.state.sessions() as session:
+            try:
+                fields = await secrets_service.resolve(
+                    session, vault=self.state.vault, workspace_id=secret.workspace_id, secret_id=secret.id
+                )
+            except (NotFound, DecryptionError):
+                raise CredentialUnavailable() from None
+        return ResolvedCredential(
+            id=secret.id,
+            name=secret.name,
+            type=secret.type,
+            fields=fields,
+            hosts=binding_hosts(ctype.hosts, self.state, self.allowlist),
+        )
+
+    async def resolve_credential(self, secret_id: str) -> ResolvedCredential:
+        async with self.state.sessions() as session:
+            secret = await session.get(Secret, secret_id)
+        return await self._credential(secret)
+
+    async def resolve_secret_by_name(self, name: str) -> ResolvedCredential:
+        async with self.state.sessions() as session:
+            secret = await secrets_service.secret_by_name(
+                session, workspace_id=self.run.workspace_id, name=name, types=HTTP_CREDENTIAL_TYPES
+            )
+        return await self._credential(secret)
+
+    def http_client(self, kind: NodeType) -> HttpClient:
+        client = self._clients.get(kind.key)
+        if client is None:
+            services = tuple(h for s in kind.services if (h := service_host(self.state.settings.service_url(s))))
+            policy = EgressPolicy(
+                allowed_hosts=self.allowlist + services, exempt_private=self.state.settings.private_host_exemptions
+            )
+            client = self._clients[kind.key] = GuardedClient(policy)
+        return client
+
+    def service_url(self, service: str) -> str:
+        return self.state.settings.service_url(service)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def now(self) -> datetime:
+        return utcnow()
+
+    async def record_step(self, step: StepRecord) -> None:
+        async with self.state.sessions() as session:
+            session.add(step_row(self.run.id, step))
+            await session.commit()
+
+    async def record_blocked(self, node_id: str, node_name: str, blocked: BlockedRequest, redacted_url: str) -> None:
+        async with self.state.sessions() as session:
+            session.add(
+                BlockedEgress(
+                    workspace_id=self.run.workspace_id,
+                    workflow_id=self.run.workflow_id,
+                    run_id=self.run.id,
+                    node_id=node_id,
+                    node_name=node_name,
+                    kind=blocked.kind,
+                    reason=blocked.reason,
+                    host=blocked.host[:300],
+                    url=redacted_url,
+                )
+            )
+            await session.commit()
+
+    async def credential_used(self, node_id: str, node_name: str, credential: ResolvedCredential) -> None:
+        async with self.state.sessions() as session:
+            secret = await session.get(Secret, credential.id)
+            if secret is not None:
+                secret.last_used_at = utcnow()
+            audit.record(
+                session,
+                workspace_id=self.run.workspace_id,
+                actor=None,
+                action="secret.used",
+                target_type="secret",
+                target_id=credential.id,
+                details={
+                    "name": credential.name,
+                    "run_id": self.run.id,
+                    "workflow_id": self.run.workflow_id,
+                    "node_id": node_id,
+                    "node_name": node_name,
+                },
+            )
+            await session.commit()
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()

@@ -1,0 +1,181 @@
+"""Run records: queue, claim, finish, query; the blocked-egress log."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flowvault.db.base import utcnow
+from flowvault.engine.records import RunOutcome, StepRecord
+from flowvault.errors import NotFound, ValidationFailed
+from flowvault.runs.models import BlockedEgress, Run, RunStep
+from flowvault.workflows.models import Workflow
+from flowvault.workspaces.models import WorkspaceSettings
+from flowvault.workspaces.service import Member
+
+RUN_NOT_FOUND = "Run not found in this workspace."
+MAX_INPUT_BYTES = 1_000_000
+CLAIM_WINDOW = 50
+
+
+async def queue_run(
+    session: AsyncSession, *, workflow: Workflow, trigger: str, run_input: dict[str, Any], actor_id: str | None
+) -> Run:
+    run = Run(
+        workspace_id=workflow.workspace_id,
+        workflow_id=workflow.id,
+        workflow_version=workflow.version,
+        trigger=trigger,
+        input=run_input,
+        status="queued",
+        created_by_id=actor_id,
+        queued_at=utcnow(),
+    )
+    session.add(run)
+    await session.commit()
+    return run
+
+
+async def start_manual_run(
+    session: AsyncSession, *, member: Member, workflow: Workflow, run_input: dict[str, Any]
+) -> Run:
+    member.require_editor("run workflows")
+    import json
+
+    if len(json.dumps(run_input)) > MAX_INPUT_BYTES:
+        raise ValidationFailed("The run input is larger than 1 MB; pass a smaller input.", field="input")
+    return await queue_run(session, workflow=workflow, trigger="manual", run_input=run_input, actor_id=member.user.id)
+
+
+async def workspace_settings(session: AsyncSession, workspace_id: str) -> WorkspaceSettings:
+    row = await session.get(WorkspaceSettings, workspace_id)
+    if row is None:
+        row = WorkspaceSettings(workspace_id=workspace_id, concurrency=5, egress_allowlist=[])
+        session.add(row)
+        await session.flush()
+    return row
+
+
+async def claim_next(session: AsyncSession) -> Run | None:
+    """Marks the oldest queued run whose workspace is under its concurrency limit as running.
+    Safe with several claimers: the status change is conditional."""
+    queued = (
+        await session.scalars(select(Run).where(Run.status == "queued").order_by(Run.queued_at).limit(CLAIM_WINDOW))
+    ).all()
+    if not queued:
+        return None
+    workspaces = {r.workspace_id for r in queued}
+    running = Counter(
+        (
+            await session.scalars(
+                select(Run.workspace_id).where(Run.status == "running", Run.workspace_id.in_(workspaces))
+            )
+        ).all()
+    )
+    limits = dict(
+        (
+            await session.execute(
+                select(WorkspaceSettings.workspace_id, WorkspaceSettings.concurrency).where(
+                    WorkspaceSettings.workspace_id.in_(workspaces)
+                )
+            )
+        )
+        .tuples()
+        .all()
+    )
+    for run in queued:
+        if running[run.workspace_id] >= limits.get(run.workspace_id, 5):
+            continue
+        claimed = await session.execute(
+            update(Run)
+            .where(Run.id == run.id, Run.status == "queued")
+            .values(status="running", started_at=utcnow(), attempts=Run.attempts + 1)
+        )
+        await session.commit()
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            await session.refresh(run)
+            return run
+    return None
+
+
+async def requeue_interrupted(session: AsyncSession, *, max_attempts: int = 3) -> int:
+    """At start-up of the embedded server: runs left 'running' by a stopped process are queued again
+    (or failed once they have been tried ``max_attempts`` times)."""
+    now = utcnow()
+    failed = await session.execute(
+        update(Run)
+        .where(Run.status == "running", Run.attempts >= max_attempts)
+        .values(status="failed", finished_at=now, error="The run was interrupted too many times (server restarts).")
+    )
+    requeued = await session.execute(update(Run).where(Run.status == "running").values(status="queued"))
+    await session.commit()
+    return int(requeued.rowcount or 0) + int(failed.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def finish_run(session: AsyncSession, *, run_id: str, outcome: RunOutcome) -> None:
+    await session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == "running")
+        .values(status=outcome.status, error=outcome.error, path=outcome.path, finished_at=utcnow())
+    )
+    await session.commit()
+
+
+def step_row(run_id: str, step: StepRecord) -> RunStep:
+    return RunStep(
+        run_id=run_id,
+        seq=step.seq,
+        node_id=step.node_id,
+        node_name=step.node_name,
+        node_type=step.node_type,
+        status=step.status,
+        input=step.input,
+        output=step.output,
+        error=step.error,
+        credentials=step.credentials,
+        logs=step.logs,
+        started_at=step.started_at,
+        finished_at=step.finished_at,
+        duration_ms=step.duration_ms,
+    )
+
+
+async def get_run(session: AsyncSession, *, workspace_id: str, run_id: str) -> tuple[Run, list[RunStep]]:
+    run = await session.get(Run, run_id)
+    if run is None or run.workspace_id != workspace_id:
+        raise NotFound(RUN_NOT_FOUND)
+    steps = (await session.scalars(select(RunStep).where(RunStep.run_id == run.id).order_by(RunStep.seq))).all()
+    return run, list(steps)
+
+
+async def list_runs(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    status: str | None,
+    workflow_id: str | None,
+    before: datetime | None = None,
+    limit: int = 50,
+) -> list[Run]:
+    query = select(Run).where(Run.workspace_id == workspace_id)
+    if status:
+        query = query.where(Run.status == status)
+    if workflow_id:
+        query = query.where(Run.workflow_id == workflow_id)
+    if before:
+        query = query.where(Run.queued_at < before)
+    return list((await session.scalars(query.order_by(Run.queued_at.desc()).limit(limit))).all())
+
+
+async def list_blocked(session: AsyncSession, *, workspace_id: str, limit: int = 100) -> list[BlockedEgress]:
+    query = (
+        select(BlockedEgress)
+        .where(BlockedEgress.workspace_id == workspace_id)
+        .order_by(BlockedEgress.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
