@@ -20,6 +20,7 @@ from flowvault.config import Settings
 from flowvault.db import migrate
 from flowvault.db.models import Base
 from flowvault.secrets.keyring import create_key_file
+from tests.fakes.fixtures import fake_echo, fake_sendgrid, fake_slack  # noqa: F401 (fixtures)
 
 POSTGRES_URL = os.environ.get("FLOWVAULT_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])

@@ -84,7 +84,6 @@ async def claim_next(session: AsyncSession) -> Run | None:
                 )
             )
         )
-        .tuples()
         .all()
     )
     for run in queued:

@@ -133,7 +133,7 @@ async def _credential_names(session: AsyncSession, graph_dicts: list[dict[str, A
     if not ids:
         return {}
     rows = await session.execute(select(Secret.id, Secret.name).where(Secret.id.in_(ids)))
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def diff_graphs(
@@ -303,7 +303,7 @@ async def export_workflow(session: AsyncSession, *, member: Member, workflow_id:
     """The workflow with each credential as a reference by name and type: never an id's value."""
     workflow = await get_workflow(session, workspace_id=member.workspace.id, workflow_id=workflow_id)
     names = await _credential_names(session, [workflow.graph])
-    types = dict((await session.execute(select(Secret.id, Secret.type).where(Secret.id.in_(names)))).tuples().all())
+    types = dict((await session.execute(select(Secret.id, Secret.type).where(Secret.id.in_(names)))).all())
     nodes = []
     for node in workflow.graph.get("nodes", []):
         config = dict(node.get("config", {}))
