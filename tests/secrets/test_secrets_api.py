@@ -2,12 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, insert
-
-from flowvault.config import Settings
-from flowvault.db.engine import sync_url
-from flowvault.secrets.models import SecretUsage
 from tests.conftest import Actor
 
 
@@ -98,20 +92,18 @@ def test_rotate_in_place_bumps_version(signup: Any) -> None:
     assert [e["details"]["version"] for e in events.json()["items"]] == [3, 2]
 
 
-def test_delete_in_use_answers_409_with_usage_unless_forced(
-    signup: Any, client: TestClient, settings: Settings
-) -> None:
+def _uses(actor: Actor, workflow: str, node: str, secret_id: str) -> None:
+    graph = {"nodes": [{"id": "n1", "type": "http_request", "name": node,
+                        "config": {"url": "https://api.example.com/", "auth": "bearer", "credential_id": secret_id}}]}
+    response = actor.post(f"/api/v1/workspaces/{actor.workspace_id}/workflows", json={"name": workflow, "graph": graph})
+    assert response.status_code == 201, response.text
+
+
+def test_delete_in_use_answers_409_with_usage_unless_forced(signup: Any) -> None:
     owner: Actor = signup("o@example.com")
     created = _create(owner, type="http_bearer", name="x", fields={"token": "token-value-1"})
-    engine = create_engine(sync_url(settings.resolved_database_url))
-    with engine.begin() as connection:
-        connection.execute(insert(SecretUsage), [
-            {"secret_id": created["id"], "workflow_id": "wf-1", "node_id": "n1", "workspace_id": owner.workspace_id,
-             "workflow_name": "Nightly sync", "node_name": "Fetch orders"},
-            {"secret_id": created["id"], "workflow_id": "wf-2", "node_id": "n9", "workspace_id": owner.workspace_id,
-             "workflow_name": "Alerts", "node_name": "Call API"},
-        ])
-    engine.dispose()
+    _uses(owner, "Nightly sync", "Fetch orders", created["id"])
+    _uses(owner, "Alerts", "Call API", created["id"])
     detail = owner.get(_url(owner, f"/{created['id']}")).json()
     assert [u["workflow_name"] for u in detail["used_by"]] == ["Alerts", "Nightly sync"]
     listed = owner.get(_url(owner)).json()["items"][0]
