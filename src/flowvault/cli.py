@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import typer
+from email_validator import EmailNotValidError, validate_email
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -110,6 +111,11 @@ def user_create(
         if password_stdin
         else typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     )
+    try:
+        email = validate_email(email, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     if len(password) < 10:
         err.print("[red]error:[/red] the password needs at least 10 characters")
         raise typer.Exit(2)

@@ -63,7 +63,7 @@ class KeyRing:
     keys: dict[str, bytes]
     source: str
     path: Path | None = None
-    _mtime: float | None = field(default=None, repr=False)
+    _stamp: tuple[int, int] | None = field(default=None, repr=False)
 
     @property
     def primary_id(self) -> str:
@@ -83,11 +83,12 @@ class KeyRing:
     def reload(self) -> None:
         if self.path is None or not self.path.exists():
             return
-        mtime = self.path.stat().st_mtime
-        if mtime == self._mtime:
+        stat = self.path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp == self._stamp:
             return
         self.keys = parse_entries(self.path.read_text().splitlines(), str(self.path))
-        self._mtime = mtime
+        self._stamp = stamp
 
     @classmethod
     def from_file(cls, path: Path) -> KeyRing:
