@@ -99,5 +99,5 @@ def test_deleted_credential_fails_the_run_naming_node_and_credential(
                         params={"force": "true"}).status_code == 204
     run = run_and_wait(owner, workflow["id"], {"customer": "a"})
     assert run["status"] == "failed"
-    assert "Node 'Fetch' failed" in run["error"] and bearer_id in run["error"]
+    assert "Node 'Fetch' failed" in run["error"] and "'Echo API'" in run["error"] and bearer_id in run["error"]
     assert fake_echo.requests == []

@@ -83,6 +83,22 @@ def topological_order(graph: Graph) -> list[NodeSpec]:
 
 
 @dataclass
+class RedactedBlock:
+    """A blocked request as it may be recorded: a template can put a secret in the host (and so in
+    the reason) as well as in the URL, so all three are redacted."""
+
+    kind: str
+    reason: str
+    host: str
+    url: str
+
+    @classmethod
+    def of(cls, blocked: EgressBlocked, redactor: Redactor) -> RedactedBlock:
+        redact = redactor.redact
+        return cls(blocked.kind, redact(blocked.reason), redact(blocked.host), redact(blocked.url))
+
+
+@dataclass
 class NodeRun:
     step: StepRecord
     output: Any = None
@@ -162,10 +178,11 @@ class Executor:
             if credential_id is not None:
                 try:
                     credential = await host.resolve_credential(credential_id)
-                except CredentialUnavailable:
+                except CredentialUnavailable as gone:
+                    named = f"'{gone.name}' (id {credential_id})" if gone.name else f"(id {credential_id})"
                     raise NodeFailed(
-                        f"its credential (id {credential_id}) was deleted or is missing; select another in the "
-                        "node's Credentials dropdown."
+                        f"its credential {named} was deleted or is missing; select another in the node's "
+                        "Credentials dropdown."
                     ) from None
                 await use(credential)
             rendered = await _render(node, kind, trigger_output, scope_nodes, host, use)
@@ -190,7 +207,8 @@ class Executor:
             error = str(exc)
         except EgressBlocked as exc:
             error = exc.reason
-            await host.record_blocked(node.id, node.name, exc, secrets.redactor.redact(exc.url))
+            shown = RedactedBlock.of(exc, secrets.redactor)
+            await host.record_blocked(node.id, node.name, shown, shown.url)
         except Exception as exc:  # a bug in a node must fail the run, not the worker
             error = f"unexpected error: {type(exc).__name__}: {exc}"
             log.warning(

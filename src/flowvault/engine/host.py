@@ -11,7 +11,12 @@ from flowvault.nodes.sdk import HttpClient, NodeType, ResolvedCredential
 
 
 class CredentialUnavailable(Exception):
-    """The credential a node refers to is gone (deleted, or never in this workspace)."""
+    """The credential a node refers to is gone (deleted, or never in this workspace). ``name`` is
+    its last known name when the host knows it."""
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name or "credential unavailable")
+        self.name = name
 
 
 class BlockedRequest(Protocol):

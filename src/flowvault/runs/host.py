@@ -6,7 +6,11 @@ import asyncio
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from flowvault.audit import service as audit
+from flowvault.audit.models import AuditEvent
 from flowvault.db.base import utcnow
 from flowvault.deps import AppState
 from flowvault.egress import EgressPolicy, GuardedClient
@@ -68,7 +72,24 @@ class DbRunHost:
     async def resolve_credential(self, secret_id: str) -> ResolvedCredential:
         async with self.state.sessions() as session:
             secret = await session.get(Secret, secret_id)
+            if secret is None or secret.workspace_id != self.run.workspace_id:
+                raise CredentialUnavailable(await self._last_known_name(session, secret_id))
         return await self._credential(secret)
+
+    async def _last_known_name(self, session: AsyncSession, secret_id: str) -> str | None:
+        """The name a deleted secret had, from the audit log, so the failure can name it."""
+        event = await session.scalar(
+            select(AuditEvent)
+            .where(
+                AuditEvent.workspace_id == self.run.workspace_id,
+                AuditEvent.target_id == secret_id,
+                AuditEvent.action == "secret.deleted",
+            )
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        )
+        name = event.details.get("name") if event is not None else None
+        return str(name) if name else None
 
     async def resolve_secret_by_name(self, name: str) -> ResolvedCredential:
         async with self.state.sessions() as session:
