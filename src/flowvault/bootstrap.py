@@ -19,7 +19,7 @@ async def prepare_database(settings: Settings) -> None:
     already be at the current schema (``flowvault db upgrade``)."""
     url = settings.resolved_database_url
     if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         await asyncio.to_thread(migrate.upgrade, url)
         return
     head = await asyncio.to_thread(migrate.pending_revision, url)
@@ -33,8 +33,9 @@ def check_settings(settings: Settings) -> None:
     try:
         settings.private_host_exemptions  # noqa: B018 - parsing is the check
     except ValueError as exc:
-        raise ConfigurationError(f"FLOWVAULT_ALLOW_PRIVATE_HOSTS: {exc}. Give host names or IP addresses, "
-                                 "separated by commas.") from None
+        raise ConfigurationError(
+            f"FLOWVAULT_ALLOW_PRIVATE_HOSTS: {exc}. Give host names or IP addresses, separated by commas."
+        ) from None
 
 
 async def open_state(settings: Settings, *, create_key_file: bool = False) -> AppState:

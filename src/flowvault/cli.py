@@ -95,7 +95,7 @@ def db_upgrade() -> None:
     """Create or upgrade the database schema to the current revision."""
     settings = Settings()
     if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
     out.print("database is at the current schema revision")
 

@@ -125,7 +125,7 @@ def load_keyring(settings: Settings, *, create: bool = False) -> KeyRing:
 
 
 def create_key_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write("# flowvault master keys, oldest first; the last one encrypts. Keep a backup.\n")
