@@ -75,15 +75,16 @@ class HttpRequest(NodeType):
         return (AUTH_TYPES[config.auth],) if config.auth in AUTH_TYPES else ()
 
     async def run(self, ctx: NodeContext, config: HttpRequestConfig) -> NodeResult:
-        headers = {**config.headers, **_authorization(config, ctx)}
+        headers = httpx.Headers(config.headers)  # case-insensitive: auth and defaults replace, never duplicate
+        headers.update(_authorization(config, ctx))
         body = config.body
         content: str | None = None
         payload: Any = None
-        if isinstance(body, dict | list):
-            payload = body
-        elif body is not None:
-            content = str(body)
+        if isinstance(body, str):
+            content = body
             headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        elif body is not None:
+            payload = body  # any other JSON value (object, array, number, boolean) is sent as JSON
         try:
             response = await ctx.http.request(
                 config.method,

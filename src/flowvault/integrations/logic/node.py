@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from pydantic import Field
@@ -21,31 +23,38 @@ class ConditionConfig(NodeConfig):
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
+    """A finite number from a number or numeric string; None for anything else (booleans, "nan", "inf")."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
-    if isinstance(value, int | float):
-        return float(value)
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _text(value: Any) -> str:
+    """A value as a template renders it into text: JSON for non-strings, "" for null."""
     if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
+        return value
+    return "" if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def compare(left: Any, operator: str, right: Any) -> bool:
     if operator in ("equal", "not_equal"):
         a, b = _number(left), _number(right)
-        same = a == b if a is not None and b is not None else left == right or str(left) == str(right)
+        same = a == b if a is not None and b is not None else left == right or _text(left) == _text(right)
         return same if operator == "equal" else not same
     if operator in ("greater", "less"):
         a, b = _number(left), _number(right)
         if a is None or b is None:
             raise NodeFailed(f"'{operator}' compares numbers, but got {left!r} and {right!r}.")
         return a > b if operator == "greater" else a < b
-    if isinstance(left, list | dict):
-        return right in left
-    return str(right) in str(left)
+    if isinstance(left, list):
+        return any(compare(item, "equal", right) for item in left)
+    if isinstance(left, dict):
+        return isinstance(right, str) and right in left
+    return _text(right) in _text(left)
 
 
 @register_node_type
@@ -101,7 +110,7 @@ class FormatterConfig(NodeConfig):
     value: Any = Field(title="Input")
     find: str | None = Field(default=None, description="replace: text to find")
     replace_with: str = Field(default="", description="replace: replacement")
-    separator: str = Field(default=",", description="split: separator")
+    separator: str = Field(default=",", min_length=1, description="split: separator")
     decimals: int = Field(default=0, ge=0, le=12, description="round: decimal places")
     date_format: str = Field(default="%Y-%m-%d", description="format_date: strftime pattern")
 
@@ -123,7 +132,11 @@ def _format(config: FormatterConfig) -> Any:
         number = _number(value)
         if number is None:
             raise NodeFailed(f"{value!r} is not a number.")
-        return round(number, config.decimals) if op == "round" else number
+        if op == "to_number":
+            return number
+        # Half away from zero, as people round (Python's round() rounds halves to even).
+        rounded = Decimal(repr(number)).quantize(Decimal(1).scaleb(-config.decimals), rounding=ROUND_HALF_UP)
+        return float(rounded)
     if op == "format_date":
         try:
             moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))

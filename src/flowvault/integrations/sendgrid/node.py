@@ -74,7 +74,7 @@ class SendGrid(NodeType):
         try:
             errors = response.json().get("errors", [])
             message = "; ".join(str(e.get("message")) + (f" ({e['field']})" if e.get("field") else "") for e in errors)
-        except ValueError:
+        except (ValueError, AttributeError, TypeError):  # not JSON, or not SendGrid's {"errors": [{...}]} shape
             message = response.text[:300]
         hint = {
             401: " Rotate the credential with a valid API key.",

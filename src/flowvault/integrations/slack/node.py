@@ -71,7 +71,12 @@ class Slack(NodeType):
             )
         if response.status_code >= 500:
             raise NodeFailed(f"Slack answered HTTP {response.status_code}; try again later.")
-        data = response.json() if "json" in response.headers.get("content-type", "") else {}
+        try:
+            data: Any = response.json() if "json" in response.headers.get("content-type", "") else {}
+        except ValueError:  # malformed JSON: reported by its HTTP status below, not a crash
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
         if not data.get("ok"):
             error = str(data.get("error", f"HTTP {response.status_code}"))
             raise NodeFailed(f"Slack refused the message ({error}): {HINTS.get(error, 'see the Slack API docs')}.")
