@@ -41,9 +41,11 @@ def find_hardcoded_secret(
         )
     for node in graph.nodes:
         for field, value in [("name", node.name), *node.config.items()]:
-            name = _first_secret_name(redactor, value)
+            name = _first_secret_name(redactor, value if field == "name" else {field: value})
             if name is not None:
-                where = f"config.{field}" if field != "name" else "name"
+                if field != "name" and _first_secret_name(redactor, field) is not None:
+                    field = "config"  # the setting's own name holds the value: don't repeat it
+                where = f"config.{field}" if field not in ("name", "config") else field
                 return ValidationFailed(
                     f"Node '{node.name if field != 'name' else node.id}' field '{field}' contains the value of the "
                     f"secret '{name}'. Don't paste secrets into a workflow: select the credential in the node's "

@@ -97,13 +97,13 @@ async def _check_credentials(
 async def _validate(
     session: AsyncSession, vault: Vault, workspace_id: str, name: str, graph: Graph
 ) -> dict[str, list[Secret]]:
-    configs = validate_graph(graph)
-    used = await _check_credentials(session, workspace_id, graph, configs)
+    # Hardcoded secrets first: other problems' messages quote node names, which may hold the value.
     values = await secrets_service.workspace_secret_values(session, vault=vault, workspace_id=workspace_id)
     hit = find_hardcoded_secret(values, name, graph)
     if hit is not None:
         raise hit
-    return used
+    configs = validate_graph(graph)
+    return await _check_credentials(session, workspace_id, graph, configs)
 
 
 async def _write_usage(session: AsyncSession, workflow: Workflow, graph: Graph, used: dict[str, list[Secret]]) -> None:
