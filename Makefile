@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint venv web clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,19 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-run: venv
+# The web app: npm ci when the lock file changed, npm run build when a source is newer than dist/.
+WEB := frontend
+WEB_SOURCES := $(shell find $(WEB)/src -type f 2>/dev/null) $(addprefix $(WEB)/,index.html package.json openapi.json vite.config.ts tsconfig.json)
+
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+
+$(WEB)/dist/index.html: $(WEB)/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd $(WEB) && npm run build
+
+web: $(WEB)/dist/index.html
+
+run: venv web
 	$(BIN)/flowvault serve
 
 test: venv
@@ -24,4 +36,4 @@ lint: venv
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(WEB)/node_modules $(WEB)/dist

@@ -11,6 +11,7 @@ step() { echo "== [$((SECONDS - T0))s] $*"; }
 need_apt=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)   # the web tests drive Debian's Chromium
 if [ "${#need_apt[@]}" -gt 0 ]; then
   step "installing ${need_apt[*]} from Debian"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -55,6 +56,8 @@ export FLOWVAULT_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$PGP
 export FLOWVAULT_TEST_REDIS_URL="redis://127.0.0.1:$REDISPORT/0"
 export FLOWVAULT_TEST_PG_BIN="$PGBIN"
 
+step "web app (npm ci + build when sources changed)"
+make -s web
 step "ruff"
 "$BIN/ruff" check src tests
 step "mypy"
