@@ -19,7 +19,9 @@ Category = Literal["trigger", "action", "logic"]
 
 
 class NodeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A template that is a whole value keeps its type; a number rendered into a text setting
+    # (a header, a message) is written as text rather than refused.
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
 
 class NodeOutput(BaseModel):

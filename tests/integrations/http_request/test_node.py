@@ -69,6 +69,15 @@ async def test_query_merges_with_the_urls_own_query(echo: tuple[FakeEcho, Harnes
 
 
 @pytest.mark.asyncio
+async def test_numbers_from_whole_value_templates_are_sent_as_text(echo: tuple[FakeEcho, Harness]) -> None:
+    fake, harness = echo
+    # What {{trigger.amount}} renders to when it is a header's whole value: the number itself.
+    await harness.run("http_request", config(f"{fake.url}/echo", headers={"X-Amount": 42}, query={"n": 2.5}))
+    received = only_request(fake)
+    assert received.headers["x-amount"] == "42" and received.query == "n=2.5"
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("body", [{"name": "Ada", "tags": ["x", "y"], "n": 1.5}, [1, "two", None], {}])
 async def test_json_body_is_sent_as_json(echo: tuple[FakeEcho, Harness], body: Any) -> None:
     fake, harness = echo
