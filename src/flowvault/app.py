@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,11 +21,14 @@ from flowvault.auth.router import router as auth_router
 from flowvault.bootstrap import open_state
 from flowvault.config import Settings
 from flowvault.dispatch.embedded import EmbeddedDispatcher
-from flowvault.errors import FlowvaultError
+from flowvault.errors import DecryptionError, FlowvaultError
 from flowvault.nodes.router import router as catalogue_router
 from flowvault.redaction import install_log_redaction
 from flowvault.runs.router import router as runs_router
 from flowvault.secrets.router import router as secrets_router
+from flowvault.triggers.access_log import install_hook_token_masking, uninstall_hook_token_masking
+from flowvault.triggers.router import hooks_router
+from flowvault.triggers.router import router as webhooks_router
 from flowvault.workflows.router import router as workflows_router
 from flowvault.workspaces.router import router as workspaces_router
 
@@ -33,11 +37,14 @@ PROBLEM = "application/problem+json"
 FRONTEND_DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist"
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     return JSONResponse(
         {"type": "about:blank", "status": status, "title": title, "detail": detail, **extra},
         status_code=status,
         media_type=PROBLEM,
+        headers=headers,
     )
 
 
@@ -49,7 +56,7 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FlowvaultError)
     async def _flowvault_error(_request: Request, exc: FlowvaultError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.detail, **exc.extra)
+        return problem(exc.status, exc.title, exc.detail, headers=exc.headers or None, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -69,6 +76,19 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
         return problem(exc.status_code, titles.get(exc.status_code, "Error"), detail)
 
+    @app.exception_handler(DecryptionError)
+    async def _undecryptable(_request: Request, _exc: DecryptionError) -> JSONResponse:
+        # The one answer for every decrypt failure (altered ciphertext, nonce or wrapped key, a row moved
+        # elsewhere, a master key that does not match): it says nothing of the cause.
+        log.error("a stored secret or workspace key could not be decrypted")
+        return problem(
+            500,
+            "Secret could not be decrypted",
+            "A stored secret of this workspace could not be decrypted: it was altered, or the master key does not "
+            "match. `flowvault leak-scan` lists the secrets that do not decrypt; enter their values again (rotate "
+            "them) or restore the database from a backup.",
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error: %s", type(exc).__name__)
@@ -79,12 +99,61 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem: every error answer of the API (members beyond these vary by error).",
+    "type": "object",
+    "required": ["type", "status", "title", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "status": {"type": "integer"},
+        "title": {"type": "string"},
+        "detail": {"type": "string", "description": "What happened and what to do; shown to the user"},
+        "field": {"type": "string", "description": "The request field that is wrong (422)"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI schema as the API really answers errors: problem+json (``install_error_handlers``),
+    not FastAPI's default ``HTTPValidationError`` JSON, for 422 and (``default``) every other error."""
+    if "Problem" in schema.get("components", {}).get("schemas", {}):
+        return schema
+    def problem_content() -> dict[str, Any]:
+        return {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = {"description": "Validation failed", "content": problem_content()}
+            for code, response in responses.items():
+                if code[:1] in "45" and response.get("content", {}).get(PROBLEM) == {}:
+                    response["content"] = problem_content()
+            responses.setdefault("default", {"description": "An RFC 9457 problem", "content": problem_content()})
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = PROBLEM_SCHEMA
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f'"#/components/schemas/{unused}"' not in json.dumps(schema):
+            components.pop(unused, None)
+    return schema
+
+
 def create_app(settings: Settings | None = None, *, create_key_file: bool = False) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log_filter = install_log_redaction()
+        token_filter = install_hook_token_masking()
         state = await open_state(settings, create_key_file=create_key_file)
         app.state.flowvault = state
         dispatcher = None
@@ -99,6 +168,7 @@ def create_app(settings: Settings | None = None, *, create_key_file: bool = Fals
                 await dispatcher.stop()
             await state.engine.dispose()
             log_filter.detach()
+            uninstall_hook_token_masking(token_filter)
 
     app = FastAPI(
         title="flowvault",
@@ -107,12 +177,16 @@ def create_app(settings: Settings | None = None, *, create_key_file: bool = Fals
         description="Workflow automation with an encrypted, workspace-scoped credential store.",
     )
     install_error_handlers(app)
+    generate_openapi = app.openapi
+    app.openapi = lambda: document_problems(generate_openapi())  # type: ignore[method-assign]
     routers = (
         auth_router,
         workspaces_router,
         secrets_router,
         workflows_router,
         runs_router,
+        webhooks_router,
+        hooks_router,
         audit_router,
         catalogue_router,
     )

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     workspace_key_cache_seconds: float = 300.0
     embedded_workers: int = Field(default=8, ge=1, le=256, description="Runs executed at once by `serve`")
+    public_url: str | None = Field(
+        default=None, description="Base URL senders reach the server at (webhook URLs); default: the request's"
+    )
 
     slack_api_url: str = "https://slack.com/api"
     sendgrid_api_url: str = "https://api.sendgrid.com"

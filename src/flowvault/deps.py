@@ -16,7 +16,9 @@ from flowvault.auth.models import User
 from flowvault.auth.tokens import API_TOKEN_PREFIX
 from flowvault.config import Settings
 from flowvault.errors import AuthenticationRequired, PermissionDenied
+from flowvault.runs.cancel import CancelWatch
 from flowvault.secrets.vault import Vault
+from flowvault.triggers.ratelimit import TokenBuckets
 from flowvault.workspaces.service import Member, member_of
 
 SESSION_COOKIE = "flowvault_session"
@@ -37,9 +39,14 @@ class AppState:
     vault: Vault
     run_queued: Callable[[], None] = field(default=_nothing)
     """Called after a run is queued, to wake the dispatcher."""
+    cancels: CancelWatch = field(default_factory=CancelWatch)
+    """Cancel signals of the runs this process executes."""
+    hook_limiter: TokenBuckets = field(default_factory=TokenBuckets)
+    """Webhook rate limits, one bucket per workflow."""
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop on every request.
     state: AppState = request.app.state.flowvault
     return state
 
@@ -49,7 +56,7 @@ async def db_session(state: Annotated[AppState, Depends(app_state)]) -> AsyncIte
         yield session
 
 
-def vault(state: Annotated[AppState, Depends(app_state)]) -> Vault:
+async def vault(state: Annotated[AppState, Depends(app_state)]) -> Vault:
     return state.vault
 
 

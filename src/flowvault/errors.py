@@ -8,6 +8,9 @@
     ├── NotFound                   404
     ├── Conflict                   409  (optionally carrying structured ``extra`` members)
     ├── ValidationFailed           422  (names the field that is wrong)
+    ├── PayloadTooLarge            413
+    ├── UnsupportedMediaType       415
+    ├── RateLimited                429  (sets Retry-After)
     └── ConfigurationError         --   (start-up / operator errors: settings, schema)
         └── KeyringError                (master keys missing, wrong, unreadable)
 
@@ -28,6 +31,7 @@ class FlowvaultError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra or {}
+        self.headers: dict[str, str] = {}
 
 
 class BadRequest(FlowvaultError):
@@ -65,6 +69,25 @@ class ValidationFailed(FlowvaultError):
             merged["field"] = field
         super().__init__(detail, extra=merged)
         self.field = field
+
+
+class PayloadTooLarge(FlowvaultError):
+    status = 413
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(FlowvaultError):
+    status = 415
+    title = "Unsupported media type"
+
+
+class RateLimited(FlowvaultError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(detail, extra={"retry_after": retry_after, **(extra or {})})
+        self.headers["Retry-After"] = str(retry_after)
 
 
 class ConfigurationError(FlowvaultError):

@@ -5,6 +5,7 @@ from flowvault.auth.models import ApiToken, BrowserSession, User
 from flowvault.db.base import Base
 from flowvault.runs.models import BlockedEgress, Run, RunStep
 from flowvault.secrets.models import SealedField, Secret, SecretUsage, WorkspaceKey
+from flowvault.triggers.models import Webhook, WebhookDelivery, WebhookSettings
 from flowvault.workflows.models import Workflow, WorkflowChange
 from flowvault.workspaces.models import Invitation, Membership, Workspace, WorkspaceSettings
 
@@ -22,6 +23,9 @@ __all__ = [
     "Secret",
     "SecretUsage",
     "User",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookSettings",
     "Workflow",
     "WorkflowChange",
     "Workspace",

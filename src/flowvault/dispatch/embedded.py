@@ -30,6 +30,8 @@ class EmbeddedDispatcher:
         if picked:
             log.info("re-queued %d run(s) interrupted by the last stop", picked)
         self._tasks = [asyncio.create_task(self._worker(n), name=f"flowvault-worker-{n}") for n in range(self.workers)]
+        # Runs canceled from another process stop here too: the watch polls the statuses of the runs we execute.
+        self._tasks.append(asyncio.create_task(self.state.cancels.run(self.state.sessions), name="flowvault-cancels"))
 
     def notify(self) -> None:
         self._wake.set()

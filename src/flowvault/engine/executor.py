@@ -2,21 +2,24 @@
 
 It resolves each node's credential at the moment the node runs, renders templates, calls the node,
 and reports every step through the host, redacted with every secret value the run has resolved
-(and their derived forms). It imports neither the web framework nor the database."""
+(and their derived forms). A run canceled meanwhile stops before its next node, or in the middle of
+one (the node's task is cancelled). It imports neither the web framework nor the database."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
 import traceback
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
 from flowvault.egress import EgressBlocked
-from flowvault.engine.host import CredentialUnavailable, RunHost
+from flowvault.engine.host import CredentialUnavailable, CredentialUndecryptable, RunHost
 from flowvault.engine.records import RunOutcome, StepRecord
 from flowvault.nodes.registry import credential_type, node_type
 from flowvault.nodes.sdk import NodeContext, NodeFailed, NodeResult, NodeType, ResolvedCredential
@@ -25,6 +28,31 @@ from flowvault.workflows.schemas import Graph, NodeSpec
 from flowvault.workflows.templating import Scope, TemplateError, node_key, node_slug, references, render
 
 log = logging.getLogger("flowvault.engine")
+CANCELED = "The run was canceled."
+CANCELED_IN_NODE = "The run was canceled while this node was running."
+UNDECRYPTABLE = (
+    "could not be decrypted: its stored value was altered, or the master key does not match. Enter its value "
+    "again (rotate it) in Settings → Secrets & API Keys, or restore the database from a backup."
+)
+
+
+class _Canceled(Exception):
+    pass
+
+
+async def _unless_canceled(work: Coroutine[Any, Any, NodeResult], host: RunHost) -> NodeResult:
+    """Runs the node, stopping it (task cancellation) if the run is canceled meanwhile."""
+    node = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(host.wait_cancelled())
+    try:
+        await asyncio.wait((node, watch), return_when=asyncio.FIRST_COMPLETED)
+        if node.done():
+            return node.result()
+        raise _Canceled()
+    finally:
+        node.cancel()
+        watch.cancel()
+        await asyncio.gather(node, watch, return_exceptions=True)
 
 
 def secret_fields(credential: ResolvedCredential) -> tuple[str, ...]:
@@ -47,7 +75,10 @@ class RunSecrets:
             if value:
                 self._pairs[(credential.name, value)] = None
         if credential.type == "http_basic" and "username" in credential.fields and "password" in credential.fields:
-            self._pairs[(credential.name, f"{credential.fields['username']}:{credential.fields['password']}")] = None
+            pair = f"{credential.fields['username']}:{credential.fields['password']}"
+            self._pairs[(credential.name, pair)] = None
+            # The wire token is a credential in itself: its own forms (hex, percent-encoded...) are masked too.
+            self._pairs[(credential.name, base64.b64encode(pair.encode()).decode("ascii"))] = None
         if len(self._pairs) != before:
             self.redactor = Redactor.build(list(self._pairs))
             self._register()
@@ -136,9 +167,13 @@ class Executor:
                 continue
             if kind is None:
                 return RunOutcome("failed", f"Node '{node.name}' has the unknown type '{node.type}'.", path)
+            if await host.cancelled():
+                return RunOutcome("canceled", CANCELED, path)
             path.append(node.id)
             ran = await self._run_node(len(path), node, kind, host, secrets, run_input, trigger_output, scope_nodes)
             await host.record_step(ran.step)
+            if ran.step.status == "canceled":
+                return RunOutcome("canceled", CANCELED, path)
             if ran.step.status == "failed":
                 return RunOutcome("failed", f"Node '{node.name}' failed: {ran.step.error}", path)
             branches[node.id] = ran.branch
@@ -164,6 +199,7 @@ class Executor:
         rendered: Any = node.config
         result: NodeResult | None = None
         error: str | None = None
+        canceled = False
 
         async def use(credential: ResolvedCredential) -> None:
             secrets.add(credential)
@@ -180,6 +216,8 @@ class Executor:
                     credential = await host.resolve_credential(credential_id)
                 except CredentialUnavailable as gone:
                     named = f"'{gone.name}' (id {credential_id})" if gone.name else f"(id {credential_id})"
+                    if isinstance(gone, CredentialUndecryptable):
+                        raise NodeFailed(f"its credential {named} {UNDECRYPTABLE}") from None
                     raise NodeFailed(
                         f"its credential {named} was deleted or is missing; select another in the node's "
                         "Credentials dropdown."
@@ -202,7 +240,9 @@ class Executor:
                 log=logs.append,
                 run_input=run_input,
             )
-            result = await kind.run(ctx, config)
+            result = await _unless_canceled(kind.run(ctx, config), host)
+        except _Canceled:
+            canceled, error = True, CANCELED_IN_NODE
         except (NodeFailed, TemplateError) as exc:
             error = str(exc)
         except EgressBlocked as exc:
@@ -220,7 +260,7 @@ class Executor:
             node_id=node.id,
             node_name=node.name,
             node_type=node.type,
-            status="succeeded" if result is not None else "failed",
+            status="succeeded" if result is not None else "canceled" if canceled else "failed",
             input=redactor.redact_value(rendered),
             output=redactor.redact_value(result.output if result else None),
             error=redactor.redact(error) if error is not None else None,
@@ -249,6 +289,8 @@ async def _render(
             name = str(ref.path[0])
             try:
                 found = await host.resolve_secret_by_name(name)
+            except CredentialUndecryptable:
+                raise TemplateError(f"'{ref.text}': the credential '{name}' {UNDECRYPTABLE}") from None
             except CredentialUnavailable:
                 raise TemplateError(
                     f"'{ref.text}': no HTTP credential named '{name}' exists any more; create it in "

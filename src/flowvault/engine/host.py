@@ -19,6 +19,11 @@ class CredentialUnavailable(Exception):
         self.name = name
 
 
+class CredentialUndecryptable(CredentialUnavailable):
+    """The credential exists but its stored value does not decrypt (altered in the database, or the master
+    key does not match). Like every decrypt failure it says nothing more about why."""
+
+
 class BlockedRequest(Protocol):
     kind: str
     reason: str
@@ -52,3 +57,12 @@ class RunHost(Protocol):
     ) -> None: ...
 
     async def credential_used(self, node_id: str, node_name: str, credential: ResolvedCredential) -> None: ...
+
+    async def cancelled(self) -> bool:
+        """Whether the run has been canceled; asked before each node starts."""
+        ...
+
+    async def wait_cancelled(self) -> None:
+        """Returns once the run is canceled (never, if it is not). The executor races each running node
+        against it, so a cancel stops a node mid-way (a Delay, a slow request)."""
+        ...

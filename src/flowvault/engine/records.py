@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
-StepStatus = Literal["succeeded", "failed"]
+StepStatus = Literal["succeeded", "failed", "canceled"]
 
 
 @dataclass

@@ -25,14 +25,15 @@ async def execute_run(state: AppState, run: Run) -> RunOutcome:
     if workflow is None:
         outcome = RunOutcome("failed", "The workflow was deleted before the run started.")
     else:
-        host = DbRunHost(state, run, allowlist)
-        try:
-            outcome = await Executor().execute(Graph.model_validate(workflow.graph), run.input, host)
-        except Exception as exc:
-            log.error("run %s crashed: %s", run.id, type(exc).__name__)
-            outcome = RunOutcome("failed", f"The engine failed: {type(exc).__name__}. See the server log.")
-        finally:
-            await host.aclose()
+        with state.cancels.watching(run.id) as canceled:
+            host = DbRunHost(state, run, allowlist, canceled)
+            try:
+                outcome = await Executor().execute(Graph.model_validate(workflow.graph), run.input, host)
+            except Exception as exc:
+                log.error("run %s crashed: %s", run.id, type(exc).__name__)
+                outcome = RunOutcome("failed", f"The engine failed: {type(exc).__name__}. See the server log.")
+            finally:
+                await host.aclose()
     async with state.sessions() as session:
         await finish_run(session, run_id=run.id, outcome=outcome)
     return outcome

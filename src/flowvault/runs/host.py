@@ -14,7 +14,7 @@ from flowvault.audit.models import AuditEvent
 from flowvault.db.base import utcnow
 from flowvault.deps import AppState
 from flowvault.egress import EgressPolicy, GuardedClient
-from flowvault.engine.host import BlockedRequest, CredentialUnavailable
+from flowvault.engine.host import BlockedRequest, CredentialUnavailable, CredentialUndecryptable
 from flowvault.engine.records import StepRecord
 from flowvault.errors import DecryptionError, NotFound
 from flowvault.nodes.base import HostBinding
@@ -42,11 +42,14 @@ def binding_hosts(binding: HostBinding, state: AppState, allowlist: tuple[str, .
 
 
 class DbRunHost:
-    def __init__(self, state: AppState, run: Run, allowlist: tuple[str, ...]) -> None:
+    def __init__(
+        self, state: AppState, run: Run, allowlist: tuple[str, ...], canceled: asyncio.Event | None = None
+    ) -> None:
         self.state = state
         self.run = run
         self.allowlist = allowlist
         self._clients: dict[str, GuardedClient] = {}
+        self._canceled = canceled if canceled is not None else asyncio.Event()
 
     async def _credential(self, secret: Secret | None) -> ResolvedCredential:
         if secret is None or secret.workspace_id != self.run.workspace_id:
@@ -59,8 +62,10 @@ class DbRunHost:
                 fields = await secrets_service.resolve(
                     session, vault=self.state.vault, workspace_id=secret.workspace_id, secret_id=secret.id
                 )
-            except (NotFound, DecryptionError):
+            except NotFound:
                 raise CredentialUnavailable() from None
+            except DecryptionError:
+                raise CredentialUndecryptable(secret.name) from None
         return ResolvedCredential(
             id=secret.id,
             name=secret.name,
@@ -160,6 +165,18 @@ class DbRunHost:
                 },
             )
             await session.commit()
+
+    async def cancelled(self) -> bool:
+        if not self._canceled.is_set():
+            async with self.state.sessions() as session:
+                status = await session.scalar(select(Run.status).where(Run.id == self.run.id))
+            if status == "canceled":
+                self._canceled.set()
+        return self._canceled.is_set()
+
+    async def wait_cancelled(self) -> None:
+        """Set by the process's CancelWatch (a cancel through this process, or its poll of the database)."""
+        await self._canceled.wait()
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -27,6 +27,10 @@ class Run(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_by_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Dead-letter queue (a failed run is in it until requeued or cleared; the run itself stays in the history)
+    requeued_from_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    requeued_as_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    dead_letter_cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class RunStep(Base):

@@ -46,6 +46,8 @@ class RunSummary(BaseModel):
     queued_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    requeued_from_id: str | None = Field(default=None, description="The failed run this one requeued")
+    requeued_as_id: str | None = Field(default=None, description="The run that requeued this failed one")
 
 
 class RunRead(RunSummary):
@@ -81,3 +83,27 @@ class EngineSettings(BaseModel):
     egress_allowlist: list[str] = Field(
         default_factory=list, max_length=500, description="Hosts HTTP Request nodes may call: exact host or *.domain"
     )
+
+
+class CancelAllResult(BaseModel):
+    canceled_queued: int
+    canceled_running: int
+
+
+class DeadLetterRead(BaseModel):
+    run_id: str
+    workflow_id: str
+    workflow_name: str
+    trigger: str
+    reason: str | None
+    attempts: int
+    queued_at: datetime
+    failed_at: datetime | None
+
+
+class DeadLetterList(BaseModel):
+    items: list[DeadLetterRead]
+
+
+class DeadLetterCleared(BaseModel):
+    cleared: int

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.db.base import utcnow
@@ -14,7 +14,7 @@ from flowvault.engine.records import RunOutcome, StepRecord
 from flowvault.errors import NotFound, ValidationFailed
 from flowvault.runs.models import BlockedEgress, Run, RunStep
 from flowvault.workflows.models import Workflow
-from flowvault.workspaces.models import WorkspaceSettings
+from flowvault.workspaces.models import Workspace, WorkspaceSettings
 from flowvault.workspaces.service import Member
 
 RUN_NOT_FOUND = "Run not found in this workspace."
@@ -62,7 +62,7 @@ async def workspace_settings(session: AsyncSession, workspace_id: str) -> Worksp
 
 async def claim_next(session: AsyncSession) -> Run | None:
     """Marks the oldest queued run whose workspace is under its concurrency limit as running.
-    Safe with several claimers: the status change is conditional."""
+    Safe with several claimers: the status change is conditional, and so is the concurrency limit."""
     queued = (
         await session.scalars(select(Run).where(Run.status == "queued").order_by(Run.queued_at).limit(CLAIM_WINDOW))
     ).all()
@@ -83,15 +83,26 @@ async def claim_next(session: AsyncSession) -> Run | None:
                     WorkspaceSettings.workspace_id.in_(workspaces)
                 )
             )
-        )
-        .all()
+        ).all()
     )
     for run in queued:
-        if running[run.workspace_id] >= limits.get(run.workspace_id, 5):
+        limit = limits.get(run.workspace_id, 5)
+        if running[run.workspace_id] >= limit:
             continue
+        # The counts above may be stale by now (another claimer): the limit is checked again inside the
+        # update, with claims of one workspace serialised by a row lock (PostgreSQL; SQLite has one writer).
+        await session.execute(
+            select(Workspace.id).where(Workspace.id == run.workspace_id).with_for_update(key_share=True)
+        )
+        running_now = (
+            select(func.count())
+            .select_from(Run)
+            .where(Run.workspace_id == run.workspace_id, Run.status == "running")
+            .scalar_subquery()
+        )
         claimed = await session.execute(
             update(Run)
-            .where(Run.id == run.id, Run.status == "queued")
+            .where(Run.id == run.id, Run.status == "queued", running_now < limit)
             .values(status="running", started_at=utcnow(), attempts=Run.attempts + 1)
         )
         await session.commit()
@@ -121,6 +132,8 @@ async def finish_run(session: AsyncSession, *, run_id: str, outcome: RunOutcome)
         .where(Run.id == run_id, Run.status == "running")
         .values(status=outcome.status, error=outcome.error, path=outcome.path, finished_at=utcnow())
     )
+    # A run canceled meanwhile keeps its status, reason and time; record how far it got.
+    await session.execute(update(Run).where(Run.id == run_id, Run.status == "canceled").values(path=outcome.path))
     await session.commit()
 
 

@@ -12,13 +12,16 @@ def normalize_allowlist(entries: list[str]) -> list[str]:
     for index, raw in enumerate(entries):
         entry = raw.strip()
         if "://" in entry or "/" in entry:
-            raise ValidationFailed(f"'{raw}' is not a host: give just the host name, like api.example.com "
-                                   "(no scheme or path).", field=f"egress_allowlist.{index}")
+            raise ValidationFailed(
+                f"'{raw}' is not a host: give just the host name, like api.example.com (no scheme or path).",
+                field=f"egress_allowlist.{index}",
+            )
         try:
             normalized = normalize_pattern(entry)
         except ValueError as exc:
-            raise ValidationFailed(f"'{raw}' is not a host or *.domain pattern: {exc}",
-                                   field=f"egress_allowlist.{index}") from None
+            raise ValidationFailed(
+                f"'{raw}' is not a host or *.domain pattern: {exc}", field=f"egress_allowlist.{index}"
+            ) from None
         if normalized not in result:
             result.append(normalized)
     return result

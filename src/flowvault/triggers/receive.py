@@ -1,0 +1,105 @@
+"""Accepting a hook request: which workflow the URL addresses (checked in constant time), whether it
+accepts hooks now, and queueing the run — with the replay guard for signed requests."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flowvault.db.base import utcnow
+from flowvault.runs.models import Run
+from flowvault.runs.service import queue_run
+from flowvault.secrets.vault import Vault
+from flowvault.triggers import service
+from flowvault.triggers.errors import ReplayedRequest, WebhookInactive, WebhookNotFound
+from flowvault.triggers.models import Webhook, WebhookDelivery
+from flowvault.triggers.signing import Verified
+from flowvault.workflows.models import Workflow
+
+UNKNOWN_HASH = hashlib.sha256(b"no webhook here").hexdigest()
+"""Compared against when the workflow has no webhook, so an unknown id costs what a wrong token does."""
+
+
+@dataclass(frozen=True)
+class HookTarget:
+    """What a hook request was found to address, with the workspace settings that govern it."""
+
+    workflow_id: str
+    workspace_id: str
+    hmac_required: bool
+    replay_window_s: int
+    rate_per_s: float
+    burst: int
+    signing_key: str | None
+
+    def __repr__(self) -> str:
+        return f"HookTarget(workflow_id={self.workflow_id!r}, hmac_required={self.hmac_required!r})"
+
+
+async def hook_target(session: AsyncSession, *, vault: Vault, workflow_id: str, token: str) -> HookTarget:
+    """Checks the URL (404 for an unknown workflow and a wrong token alike, in constant time) and that
+    the workflow accepts hooks now (409)."""
+    row = await session.get(Webhook, workflow_id)
+    matches = hmac.compare_digest(row.token_hash if row is not None else UNKNOWN_HASH, service.token_hash(token))
+    workflow = await session.get(Workflow, workflow_id) if row is not None and matches else None
+    if workflow is None:
+        raise WebhookNotFound()
+    refused = service.refusal(workflow)
+    if refused is not None:
+        raise refused
+    settings = await service.settings_of(session, workflow.workspace_id)
+    signing_key = await service.open_signing_key(session, vault, settings) if settings.hmac_required else None
+    if settings.hmac_required and signing_key is None:
+        raise WebhookInactive(
+            "This workspace requires signed webhooks but has no signing key. Create one in the webhook settings.",
+            code="signing_key_missing",
+        )
+    return HookTarget(
+        workflow_id=workflow.id,
+        workspace_id=workflow.workspace_id,
+        hmac_required=settings.hmac_required,
+        replay_window_s=settings.replay_window_s,
+        rate_per_s=settings.rate_per_s,
+        burst=settings.burst,
+        signing_key=signing_key,
+    )
+
+
+async def accept_hook(
+    session: AsyncSession, *, target: HookTarget, run_input: dict[str, Any], verified: Verified | None
+) -> Run:
+    """Queues the run. A signed request is recorded in the same transaction, so the same signature is
+    refused if it comes again (by any process) while its timestamp is inside the replay window."""
+    workflow = await session.get(Workflow, target.workflow_id)
+    if workflow is None:
+        raise WebhookNotFound()
+    if verified is not None:
+        now = utcnow()
+        await session.execute(
+            delete(WebhookDelivery).where(WebhookDelivery.workflow_id == workflow.id, WebhookDelivery.expires_at < now)
+        )
+        if await session.get(WebhookDelivery, (workflow.id, verified.signature)) is not None:
+            raise ReplayedRequest()
+        sent = datetime.fromtimestamp(verified.timestamp, UTC)
+        session.add(
+            WebhookDelivery(
+                workflow_id=workflow.id,
+                signature=verified.signature,
+                expires_at=sent + timedelta(seconds=target.replay_window_s + 1),
+            )
+        )
+    try:
+        return await queue_run(session, workflow=workflow, trigger="webhook", run_input=run_input, actor_id=None)
+    except IntegrityError:
+        await session.rollback()
+        seen = await session.get(WebhookDelivery, (workflow.id, verified.signature)) if verified else None
+        if seen is not None:
+            raise ReplayedRequest() from None
+        raise
