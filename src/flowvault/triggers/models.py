@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from flowvault.db.base import Base, UTCDateTime, utcnow
@@ -49,3 +50,22 @@ class WebhookDelivery(Base):
     workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True)
     signature: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Schedule(Base):
+    """A scheduled workflow: present while the workflow is enabled and starts with a Schedule trigger
+    (kept in step on every save). ``spec`` is the trigger's settings as saved; ``next_fire_at`` is the
+    tick the scheduler fires next. Firing a tick is one transaction: the conditional update of
+    ``next_fire_at`` (from the value read) and the queued run — so of several schedulers, one fires
+    each tick. ``lease_owner``/``lease_expires_at`` name the scheduler working on the row meanwhile."""
+
+    __tablename__ = "schedules"
+
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    next_fire_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    last_fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    skipped_ticks: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

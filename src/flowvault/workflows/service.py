@@ -15,6 +15,7 @@ from flowvault.nodes.registry import credential_type, node_type
 from flowvault.secrets import service as secrets_service
 from flowvault.secrets.models import Secret, SecretUsage
 from flowvault.secrets.vault import Vault
+from flowvault.triggers.schedules import sync_schedule
 from flowvault.workflows.graph import validate_graph
 from flowvault.workflows.hardcoded import find_hardcoded_secret
 from flowvault.workflows.models import Workflow, WorkflowChange
@@ -239,6 +240,7 @@ async def create_workflow(
     await session.flush()
     await _write_usage(session, workflow, graph, used)
     await _record_change(session, member, workflow, {}, graph_json, [{"change": "created", "name": name}])
+    await sync_schedule(session, workflow, now=utcnow())
     await session.commit()
     return workflow
 
@@ -277,6 +279,7 @@ async def update_workflow(
     workflow.updated_at = utcnow()
     await _write_usage(session, workflow, new_graph, used)
     await _record_change(session, member, workflow, before, workflow.graph, extra)
+    await sync_schedule(session, workflow, now=workflow.updated_at)
     await session.commit()
     return workflow
 

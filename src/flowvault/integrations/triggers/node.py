@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from flowvault.integrations.triggers import schedule as _schedule  # noqa: F401 - registers the Schedule trigger
 from flowvault.integrations.triggers import webhook as _webhook  # noqa: F401 - registers the Webhook trigger
 from flowvault.nodes.registry import register_node_type
 from flowvault.nodes.sdk import NodeConfig, NodeContext, NodeFailed, NodeOutput, NodeResult, NodeType
