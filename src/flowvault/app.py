@@ -29,6 +29,7 @@ from flowvault.secrets.router import router as secrets_router
 from flowvault.triggers.access_log import install_hook_token_masking, uninstall_hook_token_masking
 from flowvault.triggers.router import hooks_router
 from flowvault.triggers.router import router as webhooks_router
+from flowvault.triggers.scheduler import Scheduler
 from flowvault.workflows.router import router as workflows_router
 from flowvault.workspaces.router import router as workspaces_router
 
@@ -157,15 +158,28 @@ def create_app(settings: Settings | None = None, *, create_key_file: bool = Fals
         state = await open_state(settings, create_key_file=create_key_file)
         app.state.flowvault = state
         dispatcher = None
+        scheduler = None
+        wakeup = None
         if settings.executor == "embedded":
             dispatcher = EmbeddedDispatcher(state, settings.embedded_workers)
             state.run_queued = dispatcher.notify
             await dispatcher.start()
+            scheduler = Scheduler(state.sessions, on_queued=dispatcher.notify)
+            scheduler.start()
+        elif settings.redis_url:  # celery: queue only, and wake the workers (`flowvault worker`)
+            from flowvault.dispatch.celery_app import Wakeup
+
+            wakeup = Wakeup(settings)
+            state.run_queued = wakeup.notify
         try:
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
             if dispatcher is not None:
                 await dispatcher.stop()
+            if wakeup is not None:
+                wakeup.close()
             await state.engine.dispose()
             log_filter.detach()
             uninstall_hook_token_masking(token_filter)

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     master_key_file: Path | None = None
     executor: Literal["embedded", "celery"] = "embedded"
     redis_url: str | None = None
+    run_lease_seconds: float = Field(
+        default=60.0, gt=0, description="Celery: a running run whose worker has not renewed it this long is retried"
+    )
+    max_run_attempts: int = Field(default=3, ge=1, description="Attempts of an interrupted run before it fails")
     allow_private_hosts: str = ""
     session_ttl_hours: int = 24 * 14
     secure_cookies: bool = False

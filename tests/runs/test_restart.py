@@ -15,13 +15,13 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, update
+from sqlalchemy import create_engine, insert, update
 
 from flowvault.app import create_app
 from flowvault.config import Settings
 from flowvault.db.base import utcnow
 from flowvault.db.engine import sync_url
-from flowvault.runs.models import Run
+from flowvault.runs.models import Run, RunStep
 from tests.conftest import Actor, sign_up
 from tests.fakes import FakeEcho
 from tests.runs.conftest import RUN_DEADLINE_SECONDS, allow_hosts, create_workflow, run_and_wait, secret
@@ -84,6 +84,19 @@ def set_run_state(settings: Settings, run_id: str, **values: Any) -> None:
         engine.dispose()
 
 
+def add_step(settings: Settings, run_id: str, *, seq: int, node_id: str, node_name: str) -> None:
+    engine = create_engine(sync_url(settings.resolved_database_url))
+    try:
+        with engine.begin() as connection:
+            now = utcnow()
+            connection.execute(insert(RunStep).values(
+                run_id=run_id, seq=seq, node_id=node_id, node_name=node_name, node_type="manual_trigger",
+                status="succeeded", input={}, output={}, error=None, credentials=[], logs=[], started_at=now,
+                finished_at=now, duration_ms=0))
+    finally:
+        engine.dispose()
+
+
 def prepare(actor: Actor, echo: FakeEcho) -> str:
     allow_hosts(actor, echo.host)
     bearer_id = secret(actor, "http_bearer", "Echo API", token="restart-test-token-value")
@@ -127,6 +140,7 @@ def test_runs_left_running_by_a_stopped_process_are_requeued_at_start(
     # As a killed worker leaves them: claimed (running, one attempt made) but never finished.
     set_run_state(settings, interrupted, status="running", attempts=1, started_at=utcnow())
     set_run_state(settings, worn_out, status="running", attempts=3, started_at=utcnow())
+    add_step(settings, interrupted, seq=1, node_id="t", node_name="Start")  # what attempt 1 got through
 
     with serving(settings, "embedded", owner) as owner:
         resumed = wait_for(owner, interrupted)
@@ -135,6 +149,10 @@ def test_runs_left_running_by_a_stopped_process_are_requeued_at_start(
     assert resumed["status"] == "succeeded", resumed
     assert resumed["attempts"] == 2 and resumed["input"] == {"n": "interrupted"}
     assert [r.query for r in fake_echo.requests] == ["n=interrupted"]
+    # The interrupted attempt's step is kept, before the new attempt's, with a note.
+    assert [(s["node_id"], s["status"]) for s in resumed["steps"]] == [
+        ("t", "succeeded"), ("t", "succeeded"), ("h", "succeeded")]
+    assert "interrupted" in resumed["steps"][0]["logs"][-1]
     assert given_up["status"] == "failed"
-    assert "interrupted too many times" in given_up["error"]
+    assert "interrupted 3 times" in given_up["error"] and "dead-lettered" in given_up["error"]
     assert given_up["finished_at"] is not None and given_up["steps"] == []

@@ -5,7 +5,7 @@ from flowvault.auth.models import ApiToken, BrowserSession, User
 from flowvault.db.base import Base
 from flowvault.runs.models import BlockedEgress, Run, RunStep
 from flowvault.secrets.models import SealedField, Secret, SecretUsage, WorkspaceKey
-from flowvault.triggers.models import Webhook, WebhookDelivery, WebhookSettings
+from flowvault.triggers.models import Schedule, Webhook, WebhookDelivery, WebhookSettings
 from flowvault.workflows.models import Workflow, WorkflowChange
 from flowvault.workspaces.models import Invitation, Membership, Workspace, WorkspaceSettings
 
@@ -19,6 +19,7 @@ __all__ = [
     "Membership",
     "Run",
     "RunStep",
+    "Schedule",
     "SealedField",
     "Secret",
     "SecretUsage",

@@ -10,7 +10,8 @@ import logging
 
 from flowvault.deps import AppState
 from flowvault.runs.execute import execute_run
-from flowvault.runs.service import claim_next, requeue_interrupted
+from flowvault.runs.lease import reclaim_stale
+from flowvault.runs.service import claim_next
 
 log = logging.getLogger("flowvault.dispatch")
 IDLE_POLL_SECONDS = 1.0
@@ -26,7 +27,8 @@ class EmbeddedDispatcher:
 
     async def start(self) -> None:
         async with self.state.sessions() as session:
-            picked = await requeue_interrupted(session)
+            # Every run still 'running' was this process's before it stopped: its lease is over now.
+            picked = await reclaim_stale(session, lease_seconds=0, max_attempts=self.state.settings.max_run_attempts)
         if picked:
             log.info("re-queued %d run(s) interrupted by the last stop", picked)
         self._tasks = [asyncio.create_task(self._worker(n), name=f"flowvault-worker-{n}") for n in range(self.workers)]

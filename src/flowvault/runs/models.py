@@ -26,6 +26,8 @@ class Run(Base):
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """Renewed by the Celery worker executing the run (its lease); see runs/lease.py."""
     created_by_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     # Dead-letter queue (a failed run is in it until requeued or cleared; the run itself stays in the history)
     requeued_from_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

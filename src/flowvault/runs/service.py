@@ -112,20 +112,6 @@ async def claim_next(session: AsyncSession) -> Run | None:
     return None
 
 
-async def requeue_interrupted(session: AsyncSession, *, max_attempts: int = 3) -> int:
-    """At start-up of the embedded server: runs left 'running' by a stopped process are queued again
-    (or failed once they have been tried ``max_attempts`` times)."""
-    now = utcnow()
-    failed = await session.execute(
-        update(Run)
-        .where(Run.status == "running", Run.attempts >= max_attempts)
-        .values(status="failed", finished_at=now, error="The run was interrupted too many times (server restarts).")
-    )
-    requeued = await session.execute(update(Run).where(Run.status == "running").values(status="queued"))
-    await session.commit()
-    return int(requeued.rowcount or 0) + int(failed.rowcount or 0)  # type: ignore[attr-defined]
-
-
 async def finish_run(session: AsyncSession, *, run_id: str, outcome: RunOutcome) -> None:
     await session.execute(
         update(Run)

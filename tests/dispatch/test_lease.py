@@ -1,0 +1,96 @@
+"""Run leases (runs/lease.py): a running run whose lease expired is queued again with a note naming the
+nodes that already ran, or dead-lettered after the last attempt; a run whose lease is fresh is left alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, select, update
+
+from flowvault.app import create_app
+from flowvault.config import Settings
+from flowvault.db.base import utcnow
+from flowvault.db.engine import make_engine, make_sessionmaker, sync_url
+from flowvault.runs.lease import reclaim_stale
+from flowvault.runs.models import Run, RunStep
+from tests.conftest import Actor, sign_up
+
+LEASE = 5.0
+FLOW = {"nodes": [{"id": "t", "type": "manual_trigger", "name": "Start", "config": {}}], "edges": []}
+
+
+@pytest.fixture
+def actor(settings: Settings) -> Iterator[Actor]:
+    # celery mode without a broker: runs are queued and nothing executes them
+    with TestClient(create_app(settings.model_copy(update={"executor": "celery"}))) as client:
+        yield sign_up(client, "owner@example.com")
+
+
+def queued_run(actor: Actor) -> str:
+    ws = actor.workspace_id
+    created = actor.post(f"/api/v1/workspaces/{ws}/workflows", json={"name": "W", "graph": FLOW})
+    assert created.status_code == 201, created.text
+    queued = actor.post(f"/api/v1/workspaces/{ws}/workflows/{created.json()['id']}/runs", json={"input": {}})
+    assert queued.status_code == 202, queued.text
+    return str(queued.json()["id"])
+
+
+def interrupt(settings: Settings, run_id: str, *, attempts: int, idle_seconds: float) -> None:
+    """Leaves the run as a worker that died ``idle_seconds`` ago in attempt ``attempts`` would have."""
+    then = utcnow() - timedelta(seconds=idle_seconds)
+    engine = create_engine(sync_url(settings.resolved_database_url))
+    with engine.begin() as connection:
+        connection.execute(update(Run).where(Run.id == run_id).values(
+            status="running", attempts=attempts, started_at=then, heartbeat_at=then))
+        connection.execute(RunStep.__table__.insert().values(
+            run_id=run_id, seq=1, node_id="t", node_name="Start", node_type="manual_trigger", status="succeeded",
+            credentials=[], logs=[], started_at=then, finished_at=then, duration_ms=1))
+    engine.dispose()
+
+
+def reclaim(settings: Settings, max_attempts: int = 3) -> tuple[int, Any, list[Any]]:
+    async def work() -> tuple[int, Any, list[Any]]:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                taken = await reclaim_stale(session, lease_seconds=LEASE, max_attempts=max_attempts)
+                run = (await session.scalars(select(Run))).one()
+                steps = list((await session.scalars(select(RunStep))).all())
+                return taken, run, steps
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(work())
+
+
+def test_an_expired_lease_queues_the_run_again_with_a_note(settings: Settings, actor: Actor) -> None:
+    run_id = queued_run(actor)
+    interrupt(settings, run_id, attempts=1, idle_seconds=LEASE * 2)
+    taken, run, steps = reclaim(settings)
+    assert taken == 1
+    assert run.status == "queued" and run.heartbeat_at is None
+    assert "Attempt 1 was interrupted" in run.error and "Start (t, succeeded)" in run.error
+    assert [s.seq for s in steps] == [1 - 100_000 + 1000]
+    assert steps[0].logs == ["Ran in attempt 1, which was interrupted (worker lost)."]
+
+
+def test_the_last_attempt_is_dead_lettered_with_a_reason(settings: Settings, actor: Actor) -> None:
+    run_id = queued_run(actor)
+    interrupt(settings, run_id, attempts=3, idle_seconds=LEASE * 2)
+    taken, run, _ = reclaim(settings, max_attempts=3)
+    assert taken == 1
+    assert run.status == "failed" and run.finished_at is not None
+    assert "interrupted 3 times" in run.error and "dead-lettered" in run.error
+
+
+def test_a_fresh_lease_is_left_alone(settings: Settings, actor: Actor) -> None:
+    run_id = queued_run(actor)
+    interrupt(settings, run_id, attempts=1, idle_seconds=LEASE / 2)
+    taken, run, steps = reclaim(settings)
+    assert taken == 0
+    assert run.status == "running" and [s.seq for s in steps] == [1]
