@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: run test lint venv web clean
+.PHONY: run test bench lint venv web clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ run: venv web
 
 test: venv
 	bash scripts/test.sh
+
+# Benchmarks (issue 6; not part of `make test`): loopback only, bounded load, ~10 min; needs Debian's `hey`.
+# Quick mode: `make bench BENCH_ARGS=--quick`. Figures: bench/results.json, docs/PERFORMANCE.md.
+bench: venv
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/ruff check src tests

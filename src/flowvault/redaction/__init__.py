@@ -4,6 +4,7 @@
     matcher.py    one Aho-Corasick pass, overlapping occurrences merged into spans
     markers.py    [REDACTED:<name>], [REDACTION FAILED]
     redactor.py   Redactor: text, bytes, JSON-like values; fails closed
+    cache.py      BuildCache: a run's redactor built once, reused for a bounded time
     stream.py     StreamRedactor: chunked text, secrets split across chunks
     registry.py   ActiveSecrets: the redactors of the runs in progress
     logfilter.py  RedactingFilter / install_log_redaction for server logs

@@ -19,6 +19,7 @@ and could not be masked safely anyway, which is why secret values that short are
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import re
 from urllib.parse import quote, quote_plus
@@ -26,6 +27,7 @@ from urllib.parse import quote, quote_plus
 MIN_FORM_LENGTH = 8
 
 _URLSAFE = str.maketrans("+/", "-_")
+_URLSAFE_BYTES = bytes.maketrans(b"+/", b"-_")
 _ESCAPE = re.compile("%[0-9A-F]{2}")
 
 
@@ -50,14 +52,19 @@ def basic_auth_forms(username: str, password: str) -> set[str]:
 def _base64_fragments(raw: bytes) -> set[str]:
     fragments: set[str] = set()
     for offset in range(3):
-        encoded = base64.b64encode(bytes(offset) + raw).decode("ascii")
+        encoded = binascii.b2a_base64(bytes(offset) + raw, newline=False)
         first = -(-8 * offset // 6)  # first character made of the value's bits only
         stable_end = 8 * (offset + len(raw)) // 6  # characters past it mix in the bytes that follow
-        tail = encoded[first:]
-        for fragment in (encoded[first:stable_end], tail, tail.rstrip("=")):
-            fragments.add(fragment)
-            fragments.add(fragment.translate(_URLSAFE))
+        # Both alphabets, translated as bytes: str.translate with a table is ~10x slower per character.
+        for alphabet in (encoded, encoded.translate(_URLSAFE_BYTES)):
+            text = alphabet.decode("ascii")
+            tail = text[first:]
+            fragments.update((text[first:stable_end], tail, tail.rstrip("=")))
     return fragments
+
+
+def _lower_escapes(form: str) -> str:
+    return _ESCAPE.sub(lambda escape: escape.group(0).lower(), form) if "%" in form else form
 
 
 def _percent_forms(value: str) -> set[str]:
@@ -66,7 +73,7 @@ def _percent_forms(value: str) -> set[str]:
         quote(value, errors="surrogatepass"),
         quote_plus(value, safe="", errors="surrogatepass"),
     }
-    return encoded | {_ESCAPE.sub(lambda escape: escape.group(0).lower(), form) for form in encoded}
+    return encoded | {_lower_escapes(form) for form in encoded}
 
 
 def _escaped_forms(value: str) -> set[str]:

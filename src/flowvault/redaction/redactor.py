@@ -9,13 +9,17 @@ that could not be redacted is never passed through.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, overload
 
+from flowvault.redaction.cache import BuildCache
 from flowvault.redaction.forms import MIN_FORM_LENGTH, derived_forms
 from flowvault.redaction.markers import ANONYMOUS_MARKER, REDACTION_FAILED, marker
 from flowvault.redaction.matcher import Matcher, render
 from flowvault.redaction.stream import StreamRedactor
+
+CACHED_MAX_INPUTS = 64
+"""``build`` reuses redactors of up to this many inputs: a run's, not a whole workspace's."""
 
 
 class ShortSecretError(ValueError):
@@ -49,8 +53,12 @@ class Redactor:
 
     @classmethod
     def build(cls, secrets: Iterable[tuple[str, str]], extra: Iterable[tuple[str, str]] = ()) -> Redactor:
-        """The same as ``Redactor(secrets, extra)``."""
-        return cls(secrets, extra)
+        """The same as ``Redactor(secrets, extra)``; for a few secrets (a run's credentials), the
+        redactor built for the same inputs a moment ago is returned instead (see ``cache.py``)."""
+        secrets, extra = list(secrets), list(extra)
+        if len(secrets) + len(extra) > CACHED_MAX_INPUTS:
+            return cls(secrets, extra)
+        return _BUILT.get_or_build(_BUILT.digest(secrets, extra), lambda: cls(secrets, extra))
 
     @classmethod
     def empty(cls) -> Redactor:
@@ -74,15 +82,8 @@ class Redactor:
 
     def _build(self, names: dict[str, str]) -> None:
         self._names = names  # pattern -> secret name
-        patterns = list(names)
-        self._matcher = Matcher(patterns)
-        markers = {name: self._safe_marker(name) for name in set(names.values())}
-        self._replacements = [markers[names[pattern]] for pattern in patterns]
-
-    def _safe_marker(self, name: str) -> str:
-        # A secret named after (part of) a value would leak through its own marker.
-        named = marker(name)
-        return ANONYMOUS_MARKER if self._matcher.spans(named) else named
+        self._matcher = Matcher(list(names))
+        self._replacements = _Markers(self._matcher, list(names.values()))
 
     def __bool__(self) -> bool:
         return bool(self._matcher)
@@ -129,3 +130,39 @@ class Redactor:
     def stream(self) -> StreamRedactor:
         """A redactor for text arriving in chunks (see ``StreamRedactor``)."""
         return StreamRedactor(self._matcher, self._replacements)
+
+
+_BUILT: BuildCache[Redactor] = BuildCache()
+
+
+class _Markers(Sequence[str]):
+    """The replacement of each pattern (by index), worked out when first needed: whether a secret's
+    marker holds a value to mask costs a search per secret, which a redactor that finds nothing (the
+    "no hardcoded tokens" check over a whole workspace) never needs to pay."""
+
+    def __init__(self, matcher: Matcher, names: list[str]) -> None:
+        self._matcher = matcher
+        self._names = names  # pattern index -> secret name
+        self._markers: dict[str, str] = {}
+
+    def marker_of(self, name: str) -> str:
+        found = self._markers.get(name)
+        if found is None:
+            # A secret named after (part of) a value would leak through its own marker.
+            named = marker(name)
+            found = self._markers[name] = ANONYMOUS_MARKER if self._matcher.occurs_in(named) else named
+        return found
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [self.marker_of(name) for name in self._names[index]]
+        return self.marker_of(self._names[index])
+
+    def __len__(self) -> int:
+        return len(self._names)

@@ -1,0 +1,115 @@
+"""flowvault benchmarks (issue 6): ``make bench`` or ``python -m bench.run [--quick] [--only ...]``.
+
+Every process binds to loopback (127.0.0.1; the fake upstream on 127.0.0.2), every load is bounded
+in count (``hey -n``) and every wait in time. Prints one table and writes ``bench/results.json``;
+docs/PERFORMANCE.md explains each figure.
+
+    full  (~10 min on the 2-core machine): N=2000 webhooks at c=20, 100 and 100,000 secrets
+    quick (~3 min): N=200, 100 and 5,000 secrets, 1,000 workflows
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.credential import bench_credential
+from bench.load import hey_path
+from bench.redaction import bench_redaction
+from bench.scale import bench_scale
+from bench.webhook import bench_baseline, bench_flowvault
+
+HERE = Path(__file__).resolve().parent
+RESULTS_JSON = HERE / "results.json"
+LOG_DIR = Path(tempfile.mkdtemp(prefix="flowvault-bench-logs-"))  # server logs, kept for a look afterwards
+WHATIF = "shared_ssl,shared_clients"
+SECTIONS = ("webhook", "credential", "redaction", "scale")
+
+
+def _say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_webhook(args: argparse.Namespace) -> dict[str, Any]:
+    n, c = args.n, args.concurrency
+    warmup = max(c, (n // 10) // c * c)
+    _say(f"bare baseline: {n} POSTs at c={c}")
+    before = bench_baseline(n=n, concurrency=c, warmup=warmup, log_dir=LOG_DIR)
+    _say(f"flowvault serve (as is): {n} webhooks at c={c}, runs awaited up to {args.deadline:.0f} s")
+    flowvault = bench_flowvault(n=n, concurrency=c, warmup=warmup, log_dir=LOG_DIR, completion_timeout=args.deadline)
+    _say("bare baseline again (drift check)")
+    after = bench_baseline(n=n, concurrency=c, warmup=warmup, log_dir=LOG_DIR)
+    # The reference is the better of the two baseline runs: the ratio is then the conservative one.
+    base = max(before, after, key=lambda r: r["completed_per_s"])
+    base = base | {"bracket": (before["completed_per_s"], after["completed_per_s"])}
+    result: dict[str, Any] = {"n": n, "concurrency": c, "baseline": base, "baseline_runs": [before, after],
+                              "flowvault": flowvault}
+    if args.whatif_n:
+        wn = args.whatif_n // c * c
+        _say(f"what-if {WHATIF}: {wn} webhooks")
+        whatif = bench_flowvault(n=wn, concurrency=c, warmup=warmup, log_dir=LOG_DIR,
+                                 env_extra={"BENCH_EXPERIMENTS": WHATIF}, completion_timeout=args.deadline)
+        result["whatif"] = whatif | {"experiments": WHATIF, "n": wn}
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small N and sizes, for development")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
+    parser.add_argument("--n", type=int, default=None, help="webhook requests (multiple of --concurrency)")
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--whatif-n", type=int, default=None, help="webhooks for the what-if run (0: skip it)")
+    parser.add_argument("--deadline", type=float, default=None, help="seconds to wait for runs after the load")
+    parser.add_argument("--out", type=Path, default=RESULTS_JSON)
+    args = parser.parse_args()
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+    args.n = args.n or (200 if args.quick else 2000)
+    args.n = max(args.concurrency, args.n // args.concurrency * args.concurrency)
+    args.whatif_n = (200 if args.quick else 400) if args.whatif_n is None else args.whatif_n
+    args.deadline = args.deadline or (120.0 if args.quick else 300.0)
+    if "webhook" in only or "credential" in only:
+        hey_path()  # fail early, with the install hint, before anything starts
+    _say(f"server logs in {LOG_DIR}")
+
+    started = time.monotonic()
+    results: dict[str, Any] = {"machine": report.machine(), "mode": "quick" if args.quick else "full",
+                               "sections": only, "celery": report.NOT_MEASURED_CELERY}
+    if "webhook" in only:
+        results["webhook"] = run_webhook(args)
+    if "credential" in only:
+        _say("credential overhead (in process)")
+        results["credential"] = bench_credential(runs=200 if args.quick else 1000, log_dir=LOG_DIR)
+    if "redaction" in only:
+        _say("redaction: 1 MB, 200 secrets")
+        results["redaction"] = bench_redaction()
+    if "scale" in only:
+        sizes = (100, 5_000) if args.quick else (100, 100_000)
+        workflows = 1_000 if args.quick else 10_000
+        _say(f"scale: {workflows:,} workflows, {' then '.join(f'{s:,}' for s in sizes)} secrets")
+        results["scale"] = bench_scale(log_dir=LOG_DIR, sizes=sizes, workflows=workflows,
+                                       list_repeat=3 if args.quick else 2, save_repeat=3 if args.quick else 2)
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    results["seconds"] = time.monotonic() - started
+    table = report.rows(results)
+    results["table"] = [dict(zip(("benchmark", "figure", "flowvault", "reference", "ratio", "target"), row,
+                                 strict=True)) for row in table]
+    args.out.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    print(report.markdown(table))
+    print(f"\n{results['mode']} run in {results['seconds']:.0f} s; load average at start / end: "
+          f"{results['machine']['load_average_at_start'][0]:.1f} / {os.getloadavg()[0]:.1f}; "
+          f"figures in {args.out.relative_to(Path.cwd()) if args.out.is_relative_to(Path.cwd()) else args.out}")
+
+
+if __name__ == "__main__":
+    main()
