@@ -1,12 +1,14 @@
-"""The ``flowvault`` command line: serve, db, user, keys and secrets."""
+"""The ``flowvault`` command line: serve, db, user, keys, secrets and leak-scan."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -79,10 +81,65 @@ def serve(
         state = await open_state(settings, create_key_file=True)
         await state.engine.dispose()
 
+    if settings.executor == "celery" and not settings.redis_url:
+        err.print("[red]error:[/red] FLOWVAULT_EXECUTOR=celery needs FLOWVAULT_REDIS_URL (the workers' broker).")
+        raise typer.Exit(2)
     _run(check)
     out.print(f"flowvault is starting on http://{host}:{port} (database: {_describe_db(settings)})")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
+
+@app.command()
+def worker(
+    concurrency: int = typer.Option(2, "--concurrency", "-c", min=1, help="Runs executed at once (processes)"),
+    loglevel: str = typer.Option("INFO", "--loglevel", help="Celery log level"),
+) -> None:
+    """Start Celery workers that execute queued runs (FLOWVAULT_EXECUTOR=celery; needs FLOWVAULT_REDIS_URL)."""
+    from flowvault.dispatch.celery_app import run_worker
+
+    settings = Settings()
+    if not settings.redis_url:
+        err.print("[red]error:[/red] `flowvault worker` needs FLOWVAULT_REDIS_URL (for example redis://host:6379/0).")
+        raise typer.Exit(2)
+
+    async def check() -> None:
+        state = await open_state(settings)
+        await state.engine.dispose()
+
+    _run(check)
+    out.print(f"flowvault worker: {concurrency} process(es), database: {_describe_db(settings)}")
+    run_worker(settings, concurrency=concurrency, loglevel=loglevel)
+
+
+
+@app.command()
+def scheduler(
+    poll: float = typer.Option(1.0, "--poll", min=0.05, help="Seconds between looks for due ticks"),
+) -> None:
+    """Fire schedule ticks (runs queued with trigger "schedule"). `serve` does this itself on the embedded
+    default; run this for scale-out. Several may run at once: each tick is fired once."""
+    from flowvault.triggers.scheduler import Scheduler
+
+    settings = Settings()
+
+    async def work() -> None:
+        async with _state(settings) as state:
+            on_queued = state.run_queued
+            wakeup = None
+            if settings.executor == "celery" and settings.redis_url:
+                from flowvault.dispatch.celery_app import Wakeup
+
+                wakeup = Wakeup(settings)
+                on_queued = wakeup.notify
+            try:
+                await Scheduler(state.sessions, on_queued=on_queued, poll_seconds=poll).run()
+            finally:
+                if wakeup is not None:
+                    wakeup.close()
+
+    out.print(f"flowvault scheduler: database: {_describe_db(settings)}")
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(work)
 
 def _describe_db(settings: Settings) -> str:
     if settings.is_sqlite:
@@ -341,6 +398,41 @@ def secrets_delete(
 
     _run(work)
     out.print(f"deleted secret {secret_id}")
+
+
+@app.command("leak-scan")
+def leak_scan(
+    log_file: list[Path] = typer.Option([], "--log-file", help="A log file to scan (repeatable; .gz is read too)"),
+    path: list[Path] = typer.Option([], "--path", help="Another file or directory to scan (repeatable)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+) -> None:
+    """Scan the database and files for any current secret value or derived form (values never shown).
+    Exit code: 0 clean, 1 on any hit, 2 when the scan could not be done (wrong key, unreadable file)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from flowvault.leakscan import Report, scan
+    from flowvault.leakscan.progress import RowProgress
+
+    async def work() -> Report:
+        async with _state() as state:
+            with RowProgress(err) as progress:
+                return await scan(state, paths=[*log_file, *path], progress=progress)
+
+    try:
+        report = _run(work)
+    except (SQLAlchemyError, OSError) as exc:
+        # The type only: a database error's message can quote the values of the statement.
+        err.print(f"[red]error:[/red] the database could not be read ({type(exc).__name__})")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        for hit in report.hits:
+            typer.echo(f"leak: {hit.describe()}")
+        for problem in report.errors:
+            typer.echo(f"error: {problem}", err=True)
+        typer.echo(report.summary())
+    raise typer.Exit(report.exit_code)
 
 
 def main() -> None:
