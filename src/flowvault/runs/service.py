@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.db.base import utcnow
@@ -53,10 +54,16 @@ async def start_manual_run(
 
 async def workspace_settings(session: AsyncSession, workspace_id: str) -> WorkspaceSettings:
     row = await session.get(WorkspaceSettings, workspace_id)
-    if row is None:
-        row = WorkspaceSettings(workspace_id=workspace_id, concurrency=5, egress_allowlist=[])
-        session.add(row)
-        await session.flush()
+    if row is not None:
+        return row
+    # Two requests may create the defaults at once: the loser of the race reads the winner's row.
+    try:
+        async with session.begin_nested():
+            row = WorkspaceSettings(workspace_id=workspace_id, concurrency=5, egress_allowlist=[])
+            session.add(row)
+    except IntegrityError:
+        row = await session.get(WorkspaceSettings, workspace_id, populate_existing=True)
+        assert row is not None
     return row
 
 
