@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from flowvault.triggers.ratelimit import TokenBuckets
+from flowvault.triggers.ratelimit import InProcessLimiter, TokenBuckets
 from tests.conftest import Actor
 from tests.triggers.conftest import assert_problem, create_hook
 
@@ -24,7 +24,7 @@ class FakeClock:
 @pytest.fixture
 def clock(client: TestClient) -> FakeClock:
     fake = FakeClock()
-    client.app.state.flowvault.hook_limiter = TokenBuckets(clock=fake)  # type: ignore[attr-defined]
+    client.app.state.flowvault.hook_limiter = InProcessLimiter(TokenBuckets(clock=fake))  # type: ignore[attr-defined]
     return fake
 
 
