@@ -370,3 +370,46 @@ def test_db_upgrade_on_an_existing_database(cli: Cli, client: TestClient, signup
     assert "database is at the current schema revision" in ok(cli("db", "upgrade"))
     assert alice.get("/api/v1/me").status_code == 200
     assert client.get("/api/v1/health").status_code == 200
+
+
+# --- serve ------------------------------------------------------------------------------------------
+
+
+def test_serve_checks_once_and_hands_its_state_to_the_app(
+    cli: Cli, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve`` opens the state (keys, schema, key check) once, before the server starts, and the app's
+    first start-up uses it, in the server's own event loop; a later start-up of the same app opens anew."""
+    import uvicorn
+
+    import flowvault.app
+    import flowvault.cli
+
+    opened: list[Any] = []
+    real_open_state = flowvault.cli.open_state
+
+    async def counting_open_state(*args: Any, **kwargs: Any) -> Any:
+        state = await real_open_state(*args, **kwargs)
+        opened.append(state)
+        return state
+
+    monkeypatch.setattr(flowvault.cli, "open_state", counting_open_state)
+    monkeypatch.setattr(flowvault.app, "open_state", counting_open_state)
+    served: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append((app, options)))
+
+    assert "flowvault is starting on http://127.0.0.1:8765" in ok(cli("serve", "--port", "8765"))
+    ((server_app, options),) = served
+    assert (options["host"], options["port"], options["ws"]) == ("127.0.0.1", 8765, "none")
+    assert len(opened) == 1
+
+    with TestClient(server_app) as client:
+        assert server_app.state.flowvault is opened[0]
+        signed = client.post("/api/v1/auth/signup", json={"email": "first@example.com", "password": PASSWORD})
+        assert signed.status_code == 201, signed.text
+    assert len(opened) == 1, "the app's first start-up used the state serve handed over"
+
+    with TestClient(server_app) as client:
+        login = client.post("/api/v1/auth/login", json={"email": "first@example.com", "password": PASSWORD})
+        assert login.status_code == 200, login.text
+    assert len(opened) == 2

@@ -1,9 +1,16 @@
 """Everything a process needs before it serves: master keys, database schema, a vault whose keys
-unwrap every stored workspace key. Refuses, with a message saying what is wrong, otherwise."""
+unwrap the stored workspace keys. Refuses, with a message saying what is wrong, otherwise.
+
+Kept cheap, since it is on the path of every start (``flowvault serve`` runs it once and hands the
+state to the app): the schema check is one query against the head revision read from the migration
+files (Alembic is loaded only to migrate), and the key check unwraps one workspace key per master
+key id, not every workspace's."""
 
 from __future__ import annotations
 
 import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flowvault.config import Settings
 from flowvault.db import migrate
@@ -14,19 +21,20 @@ from flowvault.secrets.keyring import load_keyring
 from flowvault.secrets.vault import Vault
 
 
-async def prepare_database(settings: Settings) -> None:
+async def prepare_database(settings: Settings, engine: AsyncEngine) -> None:
     """The embedded SQLite database is created and upgraded on start; any other database must
     already be at the current schema (``flowvault db upgrade``)."""
-    url = settings.resolved_database_url
+    async with engine.connect() as connection:
+        if await migrate.is_current(connection):
+            return
     if settings.is_sqlite:
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        await asyncio.to_thread(migrate.upgrade, url)
+        await engine.dispose()  # no pooled connection of this engine stays open while Alembic migrates
+        await asyncio.to_thread(migrate.upgrade, settings.resolved_database_url)
         return
-    head = await asyncio.to_thread(migrate.pending_revision, url)
-    if head is not None:
-        raise ConfigurationError(
-            f"The database schema is not at the current revision ({head}). Run `flowvault db upgrade` first."
-        )
+    head = ", ".join(sorted(migrate.head_revisions()))
+    raise ConfigurationError(
+        f"The database schema is not at the current revision ({head}). Run `flowvault db upgrade` first."
+    )
 
 
 def check_settings(settings: Settings) -> None:
@@ -41,13 +49,15 @@ def check_settings(settings: Settings) -> None:
 async def open_state(settings: Settings, *, create_key_file: bool = False) -> AppState:
     check_settings(settings)
     keyring = load_keyring(settings, create=create_key_file)
-    await prepare_database(settings)
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
-    sessions = make_sessionmaker(engine)
-    vault = Vault(keyring=keyring, cache_seconds=settings.workspace_key_cache_seconds)
     try:
+        await prepare_database(settings, engine)
+        sessions = make_sessionmaker(engine)
+        vault = Vault(keyring=keyring, cache_seconds=settings.workspace_key_cache_seconds)
         async with sessions() as session:
-            await vault.verify_all(session)
+            await vault.verify_master_keys(session)
     except BaseException:
         await engine.dispose()
         raise

@@ -71,22 +71,27 @@ def serve(
     port: int = typer.Option(8000, help="Port to listen on"),
 ) -> None:
     """Start the server (web app, API and, on the embedded default, the workers)."""
+    settings = Settings()
+    if settings.executor == "celery" and not settings.redis_url:
+        err.print("[red]error:[/red] FLOWVAULT_EXECUTOR=celery needs FLOWVAULT_REDIS_URL (the workers' broker).")
+        raise typer.Exit(2)
+
+    async def check() -> AppState:
+        # Master keys, schema and key check, once: a wrong master key refuses here, before the port opens,
+        # and the app is handed this state instead of opening its own.
+        state = await open_state(settings, create_key_file=True)
+        # Its connections belong to this event loop; the server's loop opens its own.
+        await state.engine.dispose()
+        return state
+
+    state = _run(check)
     import uvicorn
 
     from flowvault.app import create_app
 
-    settings = Settings()
-
-    async def check() -> None:
-        state = await open_state(settings, create_key_file=True)
-        await state.engine.dispose()
-
-    if settings.executor == "celery" and not settings.redis_url:
-        err.print("[red]error:[/red] FLOWVAULT_EXECUTOR=celery needs FLOWVAULT_REDIS_URL (the workers' broker).")
-        raise typer.Exit(2)
-    _run(check)
     out.print(f"flowvault is starting on http://{host}:{port} (database: {_describe_db(settings)})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # ws="none": the app has no WebSocket route, and uvicorn would otherwise load a WebSocket implementation.
+    uvicorn.run(create_app(settings, state=state), host=host, port=port, log_level="info", ws="none")
 
 
 @app.command()

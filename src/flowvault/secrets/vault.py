@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.db.base import utcnow
@@ -54,6 +54,26 @@ class Vault:
 
     def forget(self, workspace_id: str) -> None:
         self._cache.pop(workspace_id, None)
+
+    async def verify_master_keys(self, session: AsyncSession) -> None:
+        """Unwraps one stored workspace key per master key id (the start-up check: one query and one
+        unwrap per master key, not per workspace). A master key that is missing, or a different key
+        under the same id, raises the KeyringError of ``verify_all``, which then checks every key to
+        name what is wrong."""
+        one_per_master_key = select(func.min(WorkspaceKey.workspace_id)).group_by(WorkspaceKey.master_key_id)
+        first = (await session.scalars(one_per_master_key)).all()
+        if not first:
+            return
+        rows = (await session.scalars(select(WorkspaceKey).where(WorkspaceKey.workspace_id.in_(first)))).all()
+        try:
+            for row in rows:
+                self.unwrap(row)
+        except DecryptionError:
+            await self.verify_all(session)
+            raise KeyringError(
+                f"A stored workspace key cannot be unwrapped with the configured master keys ({self.keyring.source}); "
+                "refusing to start."
+            ) from None
 
     async def verify_all(self, session: AsyncSession) -> int:
         """Unwraps every stored workspace key; raises KeyringError naming what is wrong."""
