@@ -37,6 +37,7 @@ from flowvault.db.models import SealedField, WorkspaceKey
 from flowvault.secrets.crypto import NONCE_BYTES
 from flowvault.secrets.keyring import KeyRing, append_key
 from flowvault.secrets.vault import Vault
+from flowvault.workflows import hardcoded
 from tests.conftest import Actor, sign_up
 from tests.fakes import FakeEcho
 from tests.runs.conftest import allow_hosts, create_workflow, run_and_wait, secret
@@ -155,8 +156,10 @@ def assert_refused(setup: Setup, echo: FakeEcho, secret_id: str, name: str, *, p
 
 
 def assert_api_refuses(setup: Setup, plaintexts: list[str]) -> None:
-    """Saving a workflow decrypts every secret of the workspace (the "no hardcoded tokens" check): the
-    API answers the one problem+json for a value that does not decrypt, and keeps serving."""
+    """The first workflow save of a process decrypts every secret of the workspace (the "no hardcoded
+    tokens" check builds its index): the API answers the one problem+json for a value that does not
+    decrypt, and keeps serving. The index is dropped first, so this save is such a first one."""
+    hardcoded.INDEXES.clear()
     response = setup.actor.post(f"/api/v1/workspaces/{setup.actor.workspace_id}/workflows",
                                 json={"name": "After tampering", "graph": {"nodes": [], "edges": []}})
     assert response.status_code == 500, response.text

@@ -65,10 +65,30 @@ export function useCredentialTypes() {
   });
 }
 
+/** The most the secret list API returns in one page. */
+export const SECRETS_PAGE_SIZE = 500;
+
+/** Every secret of the workspace matching the filters (metadata only: the API never returns values),
+ * fetched page after page: the list API is paged by a cursor, ordered by type then name. */
+export async function fetchAllSecrets(
+  ws: string,
+  filters: { type?: string; node_type?: string } = {},
+): Promise<Secret[]> {
+  const all: Secret[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const query = { ...filters, limit: SECRETS_PAGE_SIZE, ...(cursor ? { cursor } : {}) };
+    const page = await call(api.GET("/api/v1/workspaces/{ws}/secrets", { params: { path: { ws }, query } }));
+    all.push(...page.items);
+    if (!page.next_cursor || page.next_cursor === cursor) return all;
+    cursor = page.next_cursor;
+  }
+}
+
 /** Every secret of the workspace (metadata only: the API never returns values). */
 export function useSecrets(ws: string) {
   return useQuery({
     queryKey: keys.secrets(ws),
-    queryFn: async () => (await call(api.GET("/api/v1/workspaces/{ws}/secrets", { params: { path: { ws } } }))).items,
+    queryFn: () => fetchAllSecrets(ws),
   });
 }

@@ -5,8 +5,7 @@
  */
 import { useEffect, useId, useRef, useState, type KeyboardEvent } from "react";
 import { useQueries, useQueryClient } from "@tanstack/react-query";
-import { api, call } from "../api/client";
-import { keys, useCredentialTypes, type Secret } from "../api/queries";
+import { fetchAllSecrets, keys, useCredentialTypes, type Secret } from "../api/queries";
 import { ago } from "../lib/format";
 import { Spinner } from "../ui/Spinner";
 import { ErrorBox } from "../ui/States";
@@ -34,8 +33,7 @@ export function CredentialSelect({ ws, accepted, value, onChange, canCreate, dis
   const lists = useQueries({
     queries: accepted.map((type) => ({
       queryKey: [...keys.secrets(ws), "type", type],
-      queryFn: async () =>
-        (await call(api.GET("/api/v1/workspaces/{ws}/secrets", { params: { path: { ws }, query: { type } } }))).items,
+      queryFn: () => fetchAllSecrets(ws, { type }),
     })),
   });
   const loading = lists.some((l) => l.isPending);

@@ -58,8 +58,27 @@ class SecretUsage(Base):
     __tablename__ = "secret_usages"
 
     secret_id: Mapped[str] = mapped_column(ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True)
-    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True)
+    # Indexed on its own too: a workflow save rewrites its rows (``WHERE workflow_id = ...``), which the
+    # primary key (secret_id first) cannot find without reading every row of the table.
+    workflow_id: Mapped[str] = mapped_column(
+        ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     node_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     workflow_name: Mapped[str] = mapped_column(String(200))
     node_name: Mapped[str] = mapped_column(String(200))
+
+
+class SecretChange(Base):
+    """The log of changes to a workspace's secrets, one row per secret per bump of
+    ``Workspace.secrets_version``: created, rotated or deleted (the id only, nothing of the value).
+
+    A process caching what it derived from the workspace's secrets (the "no hardcoded tokens" check)
+    reads the rows after the version it holds and refreshes only those secrets. Old rows are pruned;
+    a version without its rows (pruned, or a bulk change) means: rebuild from every secret."""
+
+    __tablename__ = "secret_changes"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret_id: Mapped[str] = mapped_column(String(36), primary_key=True)

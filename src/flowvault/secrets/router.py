@@ -63,9 +63,19 @@ async def list_secrets(
     session: DB,
     type: str | None = Query(default=None, description="Only secrets of this credential type"),
     node_type: str | None = Query(default=None, description="Only secrets a node of this type may use"),
+    limit: int = Query(
+        default=service.DEFAULT_PAGE_SIZE, ge=1, le=service.MAX_PAGE_SIZE, description="Secrets per page"
+    ),
+    cursor: str | None = Query(
+        default=None, description="The previous page's next_cursor; omit for the first page", max_length=2000
+    ),
 ) -> SecretList:
-    rows = await service.list_secrets(session, workspace_id=member.workspace.id, type_key=type, node_type=node_type)
-    return SecretList(items=[_read(s, u, n, w) for s, u, n, w in rows])
+    """One page of the workspace's secrets, ordered by type then name. While next_cursor is not null,
+    more follow: ask again with cursor=<next_cursor> and the same filters."""
+    page = await service.list_secrets_page(
+        session, workspace_id=member.workspace.id, type_key=type, node_type=node_type, limit=limit, cursor=cursor
+    )
+    return SecretList(items=[_read(s, u, n, w) for s, u, n, w in page.rows], next_cursor=page.next_cursor)
 
 
 @router.get("/{secret_id}", response_model=SecretDetail)

@@ -52,3 +52,6 @@ class SecretDetail(SecretRead):
 
 class SecretList(BaseModel):
     items: list[SecretRead]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as ?cursor= for the next page (same filters); null on the last page"
+    )

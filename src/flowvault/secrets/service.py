@@ -5,13 +5,16 @@ the engine calls at the moment a node needs it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.audit import service as audit
@@ -21,13 +24,19 @@ from flowvault.errors import Conflict, NotFound, PermissionDenied, ValidationFai
 from flowvault.nodes.base import MIN_SECRET_LENGTH, CredentialType
 from flowvault.nodes.registry import credential_type, credential_types, credential_types_for_node
 from flowvault.secrets import crypto
-from flowvault.secrets.models import SealedField, Secret, SecretUsage
+from flowvault.secrets.models import SealedField, Secret, SecretChange, SecretUsage
 from flowvault.secrets.vault import Vault
+from flowvault.workspaces.models import Workspace
 
 if TYPE_CHECKING:
     from flowvault.workspaces.service import Member
 
 SECRET_NOT_FOUND = "Secret not found in this workspace. It may have been deleted."  # noqa: S105
+BAD_CURSOR = "This page cursor is not valid: start again from the first page (without 'cursor')."
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+CHANGES_KEPT = 1_000
+"""Rows of ``secret_changes`` kept per workspace: a process whose cache is older rebuilds it whole."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,91 @@ async def _name_taken(session: AsyncSession, workspace_id: str, type_key: str, n
     return found is not None
 
 
+async def record_secret_changes(session: AsyncSession, *, workspace_id: str, secret_ids: Iterable[str]) -> int:
+    """Bumps the workspace's secrets version and logs which secrets changed, in the caller's
+    transaction. On PostgreSQL the UPDATE locks the workspace row until commit, so versions commit in
+    order and a version that is visible has all its changes (and every earlier one's) visible."""
+    ids = sorted(set(secret_ids))
+    await session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(secrets_version=Workspace.secrets_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    version = int(await session.scalar(select(Workspace.secrets_version).where(Workspace.id == workspace_id)) or 0)
+    session.add_all(SecretChange(workspace_id=workspace_id, version=version, secret_id=sid) for sid in ids)
+    if version > CHANGES_KEPT:
+        await session.execute(
+            delete(SecretChange).where(
+                SecretChange.workspace_id == workspace_id, SecretChange.version <= version - CHANGES_KEPT
+            )
+        )
+    return version
+
+
+async def secrets_version(session: AsyncSession, *, workspace_id: str) -> int:
+    return int(await session.scalar(select(Workspace.secrets_version).where(Workspace.id == workspace_id)) or 0)
+
+
+async def secrets_changed_since(
+    session: AsyncSession, *, workspace_id: str, after: int, upto: int
+) -> set[str] | None:
+    """The ids of the secrets changed by versions ``after + 1 .. upto``, or None when the log does
+    not cover them all (pruned, or changed in bulk): then every secret must be read again."""
+    rows = (
+        await session.execute(
+            select(SecretChange.version, SecretChange.secret_id).where(
+                SecretChange.workspace_id == workspace_id, SecretChange.version > after, SecretChange.version <= upto
+            )
+        )
+    ).all()
+    if {version for version, _ in rows} != set(range(after + 1, upto + 1)):
+        return None
+    return {secret_id for _, secret_id in rows}
+
+
+@dataclass(frozen=True)
+class SealedValue:
+    """One sealed secret field as stored, with what is needed to open it (nothing decrypted)."""
+
+    secret_id: str
+    name: str
+    version: int
+    field: str
+    ciphertext: bytes
+
+
+async def sealed_values(
+    session: AsyncSession, *, workspace_id: str, secret_ids: Sequence[str] | None = None
+) -> list[SealedValue]:
+    """The sealed fields of the workspace's secrets (all, or those of ``secret_ids``), read as plain
+    rows: cheap to fetch, opened later by :func:`open_sealed` (in a worker thread)."""
+    query = (
+        select(Secret.id, Secret.name, Secret.version, SealedField.field, SealedField.ciphertext)
+        .join(SealedField, SealedField.secret_id == Secret.id)
+        .where(Secret.workspace_id == workspace_id)
+    )
+    if secret_ids is None:
+        rows = (await session.execute(query)).all()
+    else:
+        rows = []
+        ids = list(secret_ids)
+        for start in range(0, len(ids), MAX_PAGE_SIZE):
+            rows += (await session.execute(query.where(Secret.id.in_(ids[start : start + MAX_PAGE_SIZE])))).all()
+    return [SealedValue(*row) for row in rows]
+
+
+def open_sealed(data_key: bytes, workspace_id: str, value: SealedValue) -> str:
+    return crypto.open_field(
+        data_key,
+        workspace_id=workspace_id,
+        secret_id=value.secret_id,
+        version=value.version,
+        field=value.field,
+        blob=value.ciphertext,
+    )
+
+
 async def create_secret(
     session: AsyncSession,
     *,
@@ -147,6 +241,7 @@ async def create_secret(
     session.add(secret)
     await session.flush()
     await _seal_all(session, vault, secret, sealed)
+    await record_secret_changes(session, workspace_id=secret.workspace_id, secret_ids=[secret.id])
     audit.record(
         session,
         workspace_id=member.workspace.id,
@@ -160,32 +255,107 @@ async def create_secret(
     return secret
 
 
+SecretRow = tuple[Secret, User | None, int, int]
+
+
+@dataclass(frozen=True)
+class SecretPage:
+    rows: list[SecretRow]
+    next_cursor: str | None
+    """Opaque; None on the last page."""
+
+
+def encode_cursor(type_key: str, name: str) -> str:
+    """The cursor of the page after the secret (type_key, name)."""
+    raw = json.dumps([type_key, name], ensure_ascii=False, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        type_key, name = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError):
+        raise ValidationFailed(BAD_CURSOR, field="cursor") from None
+    if not isinstance(type_key, str) or not isinstance(name, str):
+        raise ValidationFailed(BAD_CURSOR, field="cursor")
+    return type_key, name
+
+
+async def list_secrets_page(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    type_key: str | None = None,
+    node_type: str | None = None,
+    limit: int | None = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+) -> SecretPage:
+    """Secrets with their creator and the number of nodes and of workflows using each, ordered by
+    (type, name) — unique in a workspace, so the cursor (the last row's type and name) is a stable
+    keyset: every page is a range of the index ``(workspace_id, type, name)``, however deep. With a
+    type filter, one range per accepted type (a handful), so that no plan reads the rows of the
+    cursor's type before the cursor. The "used by" counts are one grouped query over the page's
+    secrets only. ``limit=None``: every secret."""
+    after = decode_cursor(cursor) if cursor else None
+    types: list[str] | None = None
+    if type_key:
+        types = [type_key]
+    if node_type:
+        accepted = {ct.key for ct in credential_types_for_node(node_type)}
+        types = sorted(accepted if types is None else accepted.intersection(types))
+    base = (
+        select(Secret, User).outerjoin(User, User.id == Secret.created_by_id).where(Secret.workspace_id == workspace_id)
+    )
+    wanted = None if limit is None else limit + 1
+    found: list[tuple[Secret, User | None]] = []
+    if types is None:
+        query = base.order_by(Secret.type, Secret.name)
+        if after is not None:
+            query = query.where(tuple_(Secret.type, Secret.name) > tuple_(*after))
+        if wanted is not None:
+            query = query.limit(wanted)
+        found = [(s, u) for s, u in (await session.execute(query)).all()]
+    else:
+        for type_name in types:
+            if wanted is not None and len(found) >= wanted:
+                break
+            if after is not None and type_name < after[0]:
+                continue
+            query = base.where(Secret.type == type_name).order_by(Secret.name)
+            if after is not None and type_name == after[0]:
+                query = query.where(Secret.name > after[1])
+            if wanted is not None:
+                query = query.limit(wanted - len(found))
+            found += [(s, u) for s, u in (await session.execute(query)).all()]
+    more = limit is not None and len(found) > limit
+    if limit is not None and more:
+        found = found[:limit]
+    counts: dict[str, tuple[int, int]] = {}
+    usage = select(
+        SecretUsage.secret_id, func.count(), func.count(func.distinct(SecretUsage.workflow_id))
+    ).group_by(SecretUsage.secret_id)
+    if limit is None:  # every secret: one pass over the workspace's usage rows
+        usage = usage.where(SecretUsage.workspace_id == workspace_id)
+        counts = {sid: (int(n), int(w)) for sid, n, w in (await session.execute(usage)).all()}
+    elif found:  # a page: the primary key (secret_id, ...) finds each one's rows
+        page_ids = [s.id for s, _ in found]
+        counts = {
+            sid: (int(n), int(w))
+            for sid, n, w in (await session.execute(usage.where(SecretUsage.secret_id.in_(page_ids)))).all()
+        }
+    rows: list[SecretRow] = [(s, u, *counts.get(s.id, (0, 0))) for s, u in found]
+    return SecretPage(rows=rows, next_cursor=encode_cursor(found[-1][0].type, found[-1][0].name) if more else None)
+
+
 async def list_secrets(
     session: AsyncSession, *, workspace_id: str, type_key: str | None = None, node_type: str | None = None
-) -> list[tuple[Secret, User | None, int, int]]:
-    """Secrets with their creator, the number of nodes and of workflows using each."""
-    nodes = (
-        select(
-            SecretUsage.secret_id,
-            func.count().label("nodes"),
-            func.count(func.distinct(SecretUsage.workflow_id)).label("workflows"),
-        )
-        .where(SecretUsage.workspace_id == workspace_id)
-        .group_by(SecretUsage.secret_id)
-        .subquery()
+) -> list[SecretRow]:
+    """Every secret (no paging: the CLI's list), with its creator and its "used by" counts."""
+    page = await list_secrets_page(
+        session, workspace_id=workspace_id, type_key=type_key, node_type=node_type, limit=None
     )
-    query = (
-        select(Secret, User, func.coalesce(nodes.c.nodes, 0), func.coalesce(nodes.c.workflows, 0))
-        .outerjoin(User, User.id == Secret.created_by_id)
-        .outerjoin(nodes, nodes.c.secret_id == Secret.id)
-        .where(Secret.workspace_id == workspace_id)
-    )
-    if type_key:
-        query = query.where(Secret.type == type_key)
-    if node_type:
-        query = query.where(Secret.type.in_([ct.key for ct in credential_types_for_node(node_type)]))
-    rows = await session.execute(query.order_by(Secret.type, Secret.name))
-    return [(s, u, int(n), int(w)) for s, u, n, w in rows.all()]
+    return page.rows
 
 
 async def get_secret(session: AsyncSession, *, workspace_id: str, secret_id: str) -> Secret:
@@ -218,6 +388,7 @@ async def rotate_secret(
     secret.public_fields = public
     secret.updated_at = utcnow()
     await _seal_all(session, vault, secret, sealed)
+    await record_secret_changes(session, workspace_id=secret.workspace_id, secret_ids=[secret.id])
     audit.record(
         session,
         workspace_id=member.workspace.id,
@@ -259,6 +430,7 @@ async def delete_secret(session: AsyncSession, *, member: Member, secret_id: str
             extra={"used_by": [u.__dict__ for u in used_by]},
         )
     await _delete(session, secret, actor=member.user, reason=None)
+    await record_secret_changes(session, workspace_id=secret.workspace_id, secret_ids=[secret.id])
     await session.commit()
 
 
@@ -273,6 +445,8 @@ async def delete_secrets_created_by(
     ).all()
     for secret in owned:
         await _delete(session, secret, actor=actor, reason=reason)
+    if owned:
+        await record_secret_changes(session, workspace_id=workspace_id, secret_ids=[s.id for s in owned])
     return len(owned)
 
 

@@ -17,7 +17,7 @@ from flowvault.secrets.models import Secret, SecretUsage
 from flowvault.secrets.vault import Vault
 from flowvault.triggers.schedules import sync_schedule
 from flowvault.workflows.graph import validate_graph
-from flowvault.workflows.hardcoded import find_hardcoded_secret
+from flowvault.workflows.hardcoded import check_workflow
 from flowvault.workflows.models import Workflow, WorkflowChange
 from flowvault.workflows.schemas import Graph, NodeSpec
 from flowvault.workflows.templating import references
@@ -99,8 +99,9 @@ async def _validate(
     session: AsyncSession, vault: Vault, workspace_id: str, name: str, graph: Graph
 ) -> dict[str, list[Secret]]:
     # Hardcoded secrets first: other problems' messages quote node names, which may hold the value.
-    values = await secrets_service.workspace_secret_values(session, vault=vault, workspace_id=workspace_id)
-    hit = find_hardcoded_secret(values, name, graph)
+    # O(the workflow's text) per save: the workspace's secrets are indexed once per process and
+    # refreshed for the secrets changed since (see hardcoded.py).
+    hit = await check_workflow(session, vault=vault, workspace_id=workspace_id, workflow_name=name, graph=graph)
     if hit is not None:
         raise hit
     configs = validate_graph(graph)
@@ -108,6 +109,7 @@ async def _validate(
 
 
 async def _write_usage(session: AsyncSession, workflow: Workflow, graph: Graph, used: dict[str, list[Secret]]) -> None:
+    """O(the workflow's nodes): its rows go by ``ix_secret_usages_workflow_id``, one row per node and secret."""
     await session.execute(delete(SecretUsage).where(SecretUsage.workflow_id == workflow.id))
     names = {node.id: node.name for node in graph.nodes}
     rows = {(s.id, node_id): s for node_id, secrets in used.items() for s in secrets}

@@ -16,6 +16,8 @@ class Workspace(Base):
     name: Mapped[str] = mapped_column(String(200))
     personal: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    secrets_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Bumped in the same transaction as every secret created, rotated or deleted (see SecretChange)."""
 
 
 class Membership(Base):
