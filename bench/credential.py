@@ -74,6 +74,9 @@ class MemoryHost:
     async def record_step(self, step: StepRecord) -> None:
         self.steps.append(step)
 
+    async def node_starting(self) -> None:
+        return None
+
     async def record_blocked(self, node_id: str, node_name: str, blocked: Any, redacted_url: str) -> None:
         self.blocked.append(blocked)
 

@@ -20,6 +20,7 @@ from flowvault.audit.router import router as audit_router
 from flowvault.auth.router import router as auth_router
 from flowvault.bootstrap import open_state
 from flowvault.config import Settings
+from flowvault.deps import AppState
 from flowvault.dispatch.embedded import EmbeddedDispatcher
 from flowvault.errors import DecryptionError, FlowvaultError
 from flowvault.nodes.router import router as catalogue_router
@@ -148,14 +149,21 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def create_app(settings: Settings | None = None, *, create_key_file: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, create_key_file: bool = False, state: AppState | None = None
+) -> FastAPI:
+    """``state``: one ``open_state`` already made (``flowvault serve`` checks the keys and the schema before
+    it starts the server, and hands the result over rather than checking twice). It is used by the first
+    start-up of the app; without it, or for a later one, the lifespan opens the state itself. Its engine
+    must hold no connection made in another event loop (dispose it first)."""
     settings = settings or Settings()
+    handed_over = [state] if state is not None else []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log_filter = install_log_redaction()
         token_filter = install_hook_token_masking()
-        state = await open_state(settings, create_key_file=create_key_file)
+        state = handed_over.pop() if handed_over else await open_state(settings, create_key_file=create_key_file)
         app.state.flowvault = state
         dispatcher = None
         scheduler = None
@@ -180,6 +188,8 @@ def create_app(settings: Settings | None = None, *, create_key_file: bool = Fals
                 await dispatcher.stop()
             if wakeup is not None:
                 wakeup.close()
+            await state.egress.aclose()
+            await state.hook_limiter.aclose()
             await state.engine.dispose()
             log_filter.detach()
             uninstall_hook_token_masking(token_filter)
@@ -193,14 +203,17 @@ def create_app(settings: Settings | None = None, *, create_key_file: bool = Fals
     install_error_handlers(app)
     generate_openapi = app.openapi
     app.openapi = lambda: document_problems(generate_openapi())  # type: ignore[method-assign]
+    # The webhook receiver first: its path (/hooks/...) overlaps no other, and a request is matched against
+    # the routes in order (FastAPI also prepares each router's routes on the first request that passes
+    # through it), so senders' requests, the hot path, skip every API route.
     routers = (
+        hooks_router,
         auth_router,
         workspaces_router,
         secrets_router,
         workflows_router,
         runs_router,
         webhooks_router,
-        hooks_router,
         audit_router,
         catalogue_router,
     )

@@ -15,10 +15,11 @@ from flowvault.auth import service as auth_service
 from flowvault.auth.models import User
 from flowvault.auth.tokens import API_TOKEN_PREFIX
 from flowvault.config import Settings
+from flowvault.egress import EgressClients
 from flowvault.errors import AuthenticationRequired, PermissionDenied
 from flowvault.runs.cancel import CancelWatch
 from flowvault.secrets.vault import Vault
-from flowvault.triggers.ratelimit import TokenBuckets
+from flowvault.triggers.ratelimit import HookLimiter, hook_limiter_for
 from flowvault.workspaces.service import Member, member_of
 
 SESSION_COOKIE = "flowvault_session"
@@ -41,8 +42,15 @@ class AppState:
     """Called after a run is queued, to wake the dispatcher."""
     cancels: CancelWatch = field(default_factory=CancelWatch)
     """Cancel signals of the runs this process executes."""
-    hook_limiter: TokenBuckets = field(default_factory=TokenBuckets)
-    """Webhook rate limits, one bucket per workflow."""
+    egress: EgressClients = field(default_factory=EgressClients)
+    """The guarded HTTP clients the runs of this process share (closed when the process stops)."""
+    hook_limiter: HookLimiter = field(init=False)
+    """Webhook rate limits, one bucket per workflow: in Redis when ``settings.redis_url`` is set (shared by
+    every process; its client is closed by ``hook_limiter.aclose()`` when the process stops), else in
+    this process."""
+
+    def __post_init__(self) -> None:
+        self.hook_limiter = hook_limiter_for(self.settings.redis_url)
 
 
 async def app_state(request: Request) -> AppState:

@@ -4,12 +4,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper
 
 from flowvault.audit.models import AuditEvent
 from flowvault.auth.models import User
+from flowvault.db.base import utcnow
+
+
+def entry(
+    *,
+    workspace_id: str,
+    actor: User | None,
+    action: str,
+    target_type: str,
+    target_id: str | None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The row of an audit event, for a caller that inserts it later with other writes (``add_entries``)."""
+    return {
+        "workspace_id": workspace_id,
+        "actor_id": actor.id if actor else None,
+        "actor_email": actor.email if actor else None,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "details": details or {},
+        "at": utcnow(),
+    }
+
+
+async def add_entries(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
+    """Appends audit events made by ``entry``, in one statement."""
+    if entries:
+        await session.execute(insert(AuditEvent), entries)
 
 
 def record(

@@ -1,17 +1,25 @@
-"""Async engine and sessions. SQLite runs in WAL mode with foreign keys on."""
+"""Async engine and sessions. SQLite runs in WAL mode with foreign keys on, its calls inline on the event
+loop (``inline_sqlite``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from flowvault.db import inline_sqlite
 
 
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        database = make_url(url).database
+        if database and database != ":memory:":
+            # Inline calls instead of aiosqlite's thread (see inline_sqlite): the dialect stays aiosqlite.
+            engine = create_async_engine(url, async_creator=lambda: inline_sqlite.connect(database, timeout=30))
+        else:
+            engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

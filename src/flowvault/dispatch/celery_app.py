@@ -3,7 +3,7 @@ and sends a wake-up task; ``flowvault worker`` processes claim queued runs from 
 execute them with the same code as the embedded dispatcher.
 
 The database is the source of truth. A message says only "work is available": the worker claims with
-``claim_next`` (oldest first, per-workspace concurrency limit, a conditional update so no run is
+``claim_batch`` (oldest first, per-workspace concurrency limit, a conditional update so no run is
 claimed twice), then keeps claiming until nothing is claimable. A lost message loses no run, and a
 redelivered one runs nothing twice. Each worker also sends a wake-up every half lease, which picks up
 runs whose worker died (their lease expired, ``runs/lease.py``) and runs no message announced.
@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -30,7 +32,7 @@ from flowvault.bootstrap import open_state
 from flowvault.config import Settings
 from flowvault.deps import AppState
 from flowvault.runs.lease import execute_leased, reclaim_stale
-from flowvault.runs.service import claim_next
+from flowvault.runs.service import claim_batch
 
 log = logging.getLogger("flowvault.dispatch")
 WAKE_TASK = "flowvault.drain"
@@ -92,6 +94,7 @@ class _Process:
         self.state: AppState = self.loop.run_until_complete(open_state(settings))
 
     def close(self) -> None:
+        self.loop.run_until_complete(self.state.egress.aclose())
         self.loop.run_until_complete(self.state.engine.dispose())
         self.loop.close()
 
@@ -103,16 +106,20 @@ async def drain(state: AppState, *, budget_seconds: float = DRAIN_BUDGET_SECONDS
     loop = asyncio.get_running_loop()
     stop_at = loop.time() + budget_seconds
     watch = asyncio.create_task(state.cancels.run(state.sessions))
+    reclaimed_at = -math.inf
     try:
         while loop.time() < stop_at:
             async with state.sessions() as session:
-                await reclaim_stale(
-                    session, lease_seconds=settings.run_lease_seconds, max_attempts=settings.max_run_attempts
-                )
-                run = await claim_next(session)
-            if run is None:
+                # Leases expire in whole lease periods: looking for expired ones a few times a period is enough.
+                if loop.time() - reclaimed_at >= settings.run_lease_seconds / 3:
+                    reclaimed_at = loop.time()
+                    await reclaim_stale(
+                        session, lease_seconds=settings.run_lease_seconds, max_attempts=settings.max_run_attempts
+                    )
+                claims = await claim_batch(session, 1)
+            if not claims:
                 return False
-            await execute_leased(state, run, lease_seconds=settings.run_lease_seconds)
+            await execute_leased(state, claims[0], lease_seconds=settings.run_lease_seconds)
         return True
     finally:
         watch.cancel()
@@ -163,5 +170,14 @@ def worker_app(settings: Settings) -> Celery:
 def run_worker(settings: Settings, *, concurrency: int, loglevel: str = "INFO") -> None:
     app = worker_app(settings)
     app.worker_main(
-        ["worker", "--pool=prefork", f"--concurrency={concurrency}", f"--loglevel={loglevel}", "-Q", "flowvault"]
+        [
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            f"--loglevel={loglevel}",
+            "-Q",
+            "flowvault",
+            # Unique per process, so several workers on one machine are told apart (Celery requires it).
+            f"--hostname=flowvault-{os.getpid()}@%h",
+        ]
     )

@@ -1,6 +1,7 @@
-"""The embedded dispatcher: worker tasks inside the ``serve`` process that claim queued runs from
-the database and execute them. Claiming through the database means runs queued before a restart,
-or by another process, are picked up too."""
+"""The embedded dispatcher: runs executed inside the ``serve`` process. One claimer claims queued runs
+from the database, in batches as large as the number of idle execution slots, and starts a task for
+each. Claiming through the database means runs queued before a restart, or by another process, are
+picked up too; claiming in one place means the slots never race each other for the same run."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import logging
 from flowvault.deps import AppState
 from flowvault.runs.execute import execute_run
 from flowvault.runs.lease import reclaim_stale
-from flowvault.runs.service import claim_next
+from flowvault.runs.service import Claim, claim_batch
 
 log = logging.getLogger("flowvault.dispatch")
 IDLE_POLL_SECONDS = 1.0
+"""Without a wake-up (a run queued by another process), the claimer looks again after this long."""
 
 
 class EmbeddedDispatcher:
@@ -22,6 +24,7 @@ class EmbeddedDispatcher:
         self.state = state
         self.workers = workers
         self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -31,34 +34,51 @@ class EmbeddedDispatcher:
             picked = await reclaim_stale(session, lease_seconds=0, max_attempts=self.state.settings.max_run_attempts)
         if picked:
             log.info("re-queued %d run(s) interrupted by the last stop", picked)
-        self._tasks = [asyncio.create_task(self._worker(n), name=f"flowvault-worker-{n}") for n in range(self.workers)]
-        # Runs canceled from another process stop here too: the watch polls the statuses of the runs we execute.
-        self._tasks.append(asyncio.create_task(self.state.cancels.run(self.state.sessions), name="flowvault-cancels"))
+        self._tasks = [
+            asyncio.create_task(self._claimer(), name="flowvault-claimer"),
+            # Runs canceled from another process stop here too: the watch polls the statuses of the runs we execute.
+            asyncio.create_task(self.state.cancels.run(self.state.sessions), name="flowvault-cancels"),
+        ]
 
     def notify(self) -> None:
         self._wake.set()
 
-    async def _worker(self, number: int) -> None:
+    async def _claimer(self) -> None:
         while not self._stopping:
-            try:
-                async with self.state.sessions() as session:
-                    run = await claim_next(session)
-            except Exception:
-                log.exception("worker %d could not claim a run", number)
-                run = None
-            if run is None:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
-                continue
-            self._wake.set()  # there may be more: let an idle worker look too
-            await execute_run(self.state, run)
+            self._wake.clear()
+            free = self.workers - len(self._running)
+            claims: list[Claim] = []
+            if free > 0:
+                try:
+                    async with self.state.sessions() as session:
+                        claims = await claim_batch(session, free)
+                except Exception:
+                    log.exception("could not claim runs")
+            for claim in claims:
+                task = asyncio.create_task(self._execute(claim), name=f"flowvault-run-{claim.run.id}")
+                self._running.add(task)
+                task.add_done_callback(self._slot_freed)
+            if len(claims) == free > 0:
+                continue  # all slots filled: there may be more, claim again when a slot frees
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+
+    async def _execute(self, claim: Claim) -> None:
+        try:
+            await execute_run(self.state, claim)
+        except Exception:
+            log.exception("run %s could not be recorded", claim.run.id)
+
+    def _slot_freed(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._wake.set()
 
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._running]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -1,6 +1,7 @@
 """Egress guard: the HTTP client every node uses for outbound requests (SPEC §6).
 
     GuardedClient        request() / stream(): checks every hop, pins the connection, follows redirects
+    EgressClients        the clients a process shares: one per policy over one transport
     EgressPolicy         allowlist (host or *.domain), operator's private-host exemptions, redirect limit
     EgressBlocked        raised (and passed to on_blocked) when a hop is refused; .kind, .reason, .host, .url
     classify_address     why an IP address is not public (loopback, private, metadata, ...), or None
@@ -14,6 +15,7 @@ This package imports neither FastAPI nor SQLAlchemy.
 
 from flowvault.egress.addresses import AddressClass, classify_address
 from flowvault.egress.client import GuardedClient
+from flowvault.egress.clients import EgressClients
 from flowvault.egress.errors import BlockKind, EgressBlocked
 from flowvault.egress.guard import Destination, check_url
 from flowvault.egress.hosts import host_matches, normalize_host, normalize_pattern
@@ -26,6 +28,7 @@ __all__ = [
     "BlockKind",
     "Destination",
     "EgressBlocked",
+    "EgressClients",
     "EgressPolicy",
     "GuardedClient",
     "PinnedTransport",

@@ -8,28 +8,44 @@ address: left alone, a TLS connection verified for ``a.example`` could be reused
 
 The transport refuses a URL whose host is not an IP address: a name here would mean a DNS lookup
 after the check, which is exactly what pinning exists to prevent.
+
+Building a TLS context (loading the CA bundle) costs tens of milliseconds, so a transport builds one
+when it first needs it and every pool shares it.
 """
 
 from __future__ import annotations
 
 import ssl
+from collections import OrderedDict
 
+import certifi
 import httpx
 
 from flowvault.egress.addresses import parse_address
+
+MAX_POOLS = 256
+"""Pools kept per transport; the least recently used one is closed beyond that."""
 
 
 class PinnedTransport(httpx.AsyncBaseTransport):
     """httpx transport for pinned requests: one connection pool per TLS server name.
 
-    ``verify`` is passed to ``httpx.AsyncHTTPTransport`` (``True``: the system/certifi CAs). Pools
-    live as long as the transport, which lives as long as its ``GuardedClient``.
+    ``verify``: ``True`` (the certifi CAs, in one context built on first use), an ``SSLContext``, or
+    ``False``. Pools live as long as the transport (at most ``max_pools`` of them).
     """
 
-    def __init__(self, *, verify: ssl.SSLContext | bool = True, limits: httpx.Limits | None = None) -> None:
+    def __init__(
+        self, *, verify: ssl.SSLContext | bool = True, limits: httpx.Limits | None = None, max_pools: int = MAX_POOLS
+    ) -> None:
         self._verify = verify
         self._limits = limits or httpx.Limits()
-        self._pools: dict[str, httpx.AsyncHTTPTransport] = {}
+        self._max_pools = max_pools
+        self._pools: OrderedDict[str, httpx.AsyncHTTPTransport] = OrderedDict()
+
+    def _context(self) -> ssl.SSLContext | bool:
+        if self._verify is True:
+            self._verify = ssl.create_default_context(cafile=certifi.where())
+        return self._verify
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if parse_address(request.url.host) is None:
@@ -41,10 +57,15 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         key = str(server_name or "")
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = httpx.AsyncHTTPTransport(verify=self._verify, limits=self._limits)
+            pool = self._pools[key] = httpx.AsyncHTTPTransport(verify=self._context(), limits=self._limits)
+            while len(self._pools) > self._max_pools:
+                _name, oldest = self._pools.popitem(last=False)
+                await oldest.aclose()
+        else:
+            self._pools.move_to_end(key)
         return await pool.handle_async_request(request)
 
     async def aclose(self) -> None:
-        pools, self._pools = list(self._pools.values()), {}
+        pools, self._pools = list(self._pools.values()), OrderedDict()
         for pool in pools:
             await pool.aclose()

@@ -169,6 +169,7 @@ class Executor:
                 return RunOutcome("failed", f"Node '{node.name}' has the unknown type '{node.type}'.", path)
             if await host.cancelled():
                 return RunOutcome("canceled", CANCELED, path)
+            await host.node_starting()
             path.append(node.id)
             ran = await self._run_node(len(path), node, kind, host, secrets, run_input, trigger_output, scope_nodes)
             await host.record_step(ran.step)

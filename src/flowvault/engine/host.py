@@ -50,7 +50,14 @@ class RunHost(Protocol):
 
     def now(self) -> datetime: ...
 
-    async def record_step(self, step: StepRecord) -> None: ...
+    async def record_step(self, step: StepRecord) -> None:
+        """Records a node's step; the host may hold it back until :meth:`node_starting` or the run's end."""
+        ...
+
+    async def node_starting(self) -> None:
+        """Called before each node starts: what was recorded so far must be durable before a node that
+        may act on the outside world runs (so an interrupted run's record names what ran)."""
+        ...
 
     async def record_blocked(
         self, node_id: str, node_name: str, blocked: BlockedRequest, redacted_url: str

@@ -3,37 +3,84 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
+
+from sqlalchemy import select
 
 from flowvault.deps import AppState
 from flowvault.engine.executor import Executor
 from flowvault.engine.records import RunOutcome
 from flowvault.runs.host import DbRunHost
-from flowvault.runs.models import Run
-from flowvault.runs.service import finish_run, workspace_settings
+from flowvault.runs.service import Claim, finish_run
 from flowvault.workflows.models import Workflow
 from flowvault.workflows.schemas import Graph
 
 log = logging.getLogger("flowvault.runs")
+DELETED = "The workflow was deleted before the run started."
 
 
-async def execute_run(state: AppState, run: Run) -> RunOutcome:
-    async with state.sessions() as session:
-        workflow = await session.get(Workflow, run.workflow_id)
-        settings = await workspace_settings(session, run.workspace_id)
-        allowlist = tuple(str(h) for h in settings.egress_allowlist)
-        await session.commit()
-    if workflow is None:
-        outcome = RunOutcome("failed", "The workflow was deleted before the run started.")
+class GraphCache:
+    """Parsed workflow graphs by (workflow id, version): a version's graph never changes, every save
+    makes a new version. Bounded; shared by the runs of a process."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._graphs: OrderedDict[tuple[str, int], Graph] = OrderedDict()
+
+    async def get(self, state: AppState, workflow_id: str, version: int) -> Graph | None:
+        key = (workflow_id, version)
+        graph = self._graphs.get(key)
+        if graph is not None:
+            self._graphs.move_to_end(key)
+            return graph
+        async with state.sessions() as session:
+            stored = await session.scalar(
+                select(Workflow.graph).where(Workflow.id == workflow_id, Workflow.version == version)
+            )
+        if stored is None:
+            return None
+        graph = self._graphs[key] = Graph.model_validate(stored)
+        while len(self._graphs) > self.size:
+            self._graphs.popitem(last=False)
+        return graph
+
+
+graphs = GraphCache()
+
+
+async def _graph(state: AppState, workflow_id: str, version: int | None) -> Graph | None:
+    """The graph of the workflow's current version (which a save may change until the run loads it)."""
+    for _ in range(3):
+        if version is None:
+            return None
+        graph = await graphs.get(state, workflow_id, version)
+        if graph is not None:
+            return graph
+        async with state.sessions() as session:
+            version = await session.scalar(select(Workflow.version).where(Workflow.id == workflow_id))
+    return None
+
+
+async def execute_run(state: AppState, claim: Claim) -> RunOutcome:
+    """Runs the claimed run to its end and records the outcome (unless another attempt took it over)."""
+    run = claim.run
+    host = DbRunHost(state, run, claim.allowlist)
+    graph = await _graph(state, run.workflow_id, claim.workflow_version)
+    if graph is None:
+        outcome = RunOutcome("failed", DELETED)
     else:
         with state.cancels.watching(run.id) as canceled:
-            host = DbRunHost(state, run, allowlist, canceled)
+            host.canceled = canceled
             try:
-                outcome = await Executor().execute(Graph.model_validate(workflow.graph), run.input, host)
+                outcome = await Executor().execute(graph, run.input, host)
             except Exception as exc:
                 log.error("run %s crashed: %s", run.id, type(exc).__name__)
                 outcome = RunOutcome("failed", f"The engine failed: {type(exc).__name__}. See the server log.")
             finally:
-                await host.aclose()
+                await host.settle()
     async with state.sessions() as session:
-        await finish_run(session, run_id=run.id, outcome=outcome)
+        if not await finish_run(
+            session, run_id=run.id, attempt=run.attempts, outcome=outcome, pending=host.write_pending
+        ):
+            log.warning("run %s: attempt %d ended after another attempt took the run over", run.id, run.attempts)
     return outcome

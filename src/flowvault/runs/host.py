@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.audit import service as audit
 from flowvault.audit.models import AuditEvent
 from flowvault.db.base import utcnow
 from flowvault.deps import AppState
-from flowvault.egress import EgressPolicy, GuardedClient
+from flowvault.egress import EgressPolicy
 from flowvault.engine.host import BlockedRequest, CredentialUnavailable, CredentialUndecryptable
 from flowvault.engine.records import StepRecord
 from flowvault.errors import DecryptionError, NotFound
 from flowvault.nodes.base import HostBinding
-from flowvault.nodes.registry import credential_type
+from flowvault.nodes.registry import credential_type, node_type
 from flowvault.nodes.sdk import HttpClient, NodeType, ResolvedCredential
-from flowvault.runs.models import BlockedEgress, Run
-from flowvault.runs.service import step_row
+from flowvault.runs.models import BlockedEgress, Run, RunStep
+from flowvault.runs.service import step_values
 from flowvault.secrets import service as secrets_service
 from flowvault.secrets.models import Secret
 from flowvault.workflows.service import HTTP_CREDENTIAL_TYPES
+
+log = logging.getLogger("flowvault.runs")
+FLUSH_AFTER_SECONDS = 1.0
+"""Recorded steps are committed at the latest this long after they were recorded (see DbRunHost)."""
 
 
 def service_host(url: str) -> str | None:
@@ -42,30 +48,44 @@ def binding_hosts(binding: HostBinding, state: AppState, allowlist: tuple[str, .
 
 
 class DbRunHost:
+    """Steps, with the audit entries and last-used times their credentials earned, are written in as
+    few transactions as the run's guarantees allow:
+
+    - before a node starts, the steps of earlier nodes that may have acted on the outside world
+      (category ``action``) are committed, so an interrupted attempt's record names them;
+    - steps still held ``FLUSH_AFTER_SECONDS`` after they were recorded are committed, so a run
+      watched in the UI shows its progress while a slow node works;
+    - the rest is written with the run's outcome, in the finishing transaction (``write_pending``).
+
+    A Webhook → HTTP Request run thus costs one write transaction besides its claim and finish."""
+
     def __init__(
         self, state: AppState, run: Run, allowlist: tuple[str, ...], canceled: asyncio.Event | None = None
     ) -> None:
         self.state = state
         self.run = run
         self.allowlist = allowlist
-        self._clients: dict[str, GuardedClient] = {}
-        self._canceled = canceled if canceled is not None else asyncio.Event()
+        self.canceled = canceled if canceled is not None else asyncio.Event()
+        self._steps: list[dict[str, Any]] = []
+        self._audit: list[dict[str, Any]] = []
+        self._used: set[str] = set()
+        self._effects = False
+        self._lock = asyncio.Lock()
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Task[None] | None = None
 
-    async def _credential(self, secret: Secret | None) -> ResolvedCredential:
-        if secret is None or secret.workspace_id != self.run.workspace_id:
-            raise CredentialUnavailable()
+    async def _credential(self, session: AsyncSession, secret: Secret) -> ResolvedCredential:
         ctype = credential_type(secret.type)
         if ctype is None:
-            raise CredentialUnavailable()
-        async with self.state.sessions() as session:
-            try:
-                fields = await secrets_service.resolve(
-                    session, vault=self.state.vault, workspace_id=secret.workspace_id, secret_id=secret.id
-                )
-            except NotFound:
-                raise CredentialUnavailable() from None
-            except DecryptionError:
-                raise CredentialUndecryptable(secret.name) from None
+            raise CredentialUnavailable(secret.name)
+        try:
+            fields = await secrets_service.resolve(
+                session, vault=self.state.vault, workspace_id=secret.workspace_id, secret_id=secret.id
+            )
+        except NotFound:
+            raise CredentialUnavailable(secret.name) from None
+        except DecryptionError:
+            raise CredentialUndecryptable(secret.name) from None
         return ResolvedCredential(
             id=secret.id,
             name=secret.name,
@@ -79,7 +99,7 @@ class DbRunHost:
             secret = await session.get(Secret, secret_id)
             if secret is None or secret.workspace_id != self.run.workspace_id:
                 raise CredentialUnavailable(await self._last_known_name(session, secret_id))
-        return await self._credential(secret)
+            return await self._credential(session, secret)
 
     async def _last_known_name(self, session: AsyncSession, secret_id: str) -> str | None:
         """The name a deleted secret had, from the audit log, so the failure can name it."""
@@ -101,17 +121,16 @@ class DbRunHost:
             secret = await secrets_service.secret_by_name(
                 session, workspace_id=self.run.workspace_id, name=name, types=HTTP_CREDENTIAL_TYPES
             )
-        return await self._credential(secret)
+            if secret is None or secret.workspace_id != self.run.workspace_id:
+                raise CredentialUnavailable()
+            return await self._credential(session, secret)
 
     def http_client(self, kind: NodeType) -> HttpClient:
-        client = self._clients.get(kind.key)
-        if client is None:
-            services = tuple(h for s in kind.services if (h := service_host(self.state.settings.service_url(s))))
-            policy = EgressPolicy(
-                allowed_hosts=self.allowlist + services, exempt_private=self.state.settings.private_host_exemptions
-            )
-            client = self._clients[kind.key] = GuardedClient(policy)
-        return client
+        services = tuple(h for s in kind.services if (h := service_host(self.state.settings.service_url(s))))
+        policy = EgressPolicy(
+            allowed_hosts=self.allowlist + services, exempt_private=self.state.settings.private_host_exemptions
+        )
+        return self.state.egress.client(policy)
 
     def service_url(self, service: str) -> str:
         return self.state.settings.service_url(service)
@@ -122,10 +141,68 @@ class DbRunHost:
     def now(self) -> datetime:
         return utcnow()
 
+    async def write_pending(self, session: AsyncSession) -> None:
+        """Adds the writes this run still owes to ``session``; the caller commits (after ``settle``)."""
+        steps, entries, used = self._steps, self._audit, self._used
+        # Taken before any await: steps may be recorded meanwhile.
+        self._steps, self._audit, self._used, self._effects = [], [], set(), False
+        if steps:
+            await session.execute(insert(RunStep), steps)
+        await audit.add_entries(session, entries)
+        if used:
+            await session.execute(
+                update(Secret)
+                .where(Secret.id.in_(sorted(used)))
+                .values(last_used_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+
+    async def _flush(self) -> None:
+        async with self._lock:
+            if not (self._steps or self._audit):
+                return
+            steps, entries, used, effects = self._steps, self._audit, self._used, self._effects
+            try:
+                async with self.state.sessions() as session:
+                    await self.write_pending(session)
+                    await session.commit()
+            except BaseException:
+                self._steps, self._audit = steps + self._steps, entries + self._audit
+                self._used, self._effects = used | self._used, effects or self._effects
+                raise
+
+    def _flush_later(self) -> None:
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_AFTER_SECONDS, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._flushing = asyncio.create_task(self._flush_quietly())
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self._flush()
+        except Exception as exc:  # kept for the next flush
+            log.warning("run %s: could not record its steps yet: %s", self.run.id, type(exc).__name__)
+
+    async def settle(self) -> None:
+        """Stops the delayed flush; afterwards only ``write_pending`` writes."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._flushing is not None:
+            await self._flushing
+            self._flushing = None
+
     async def record_step(self, step: StepRecord) -> None:
-        async with self.state.sessions() as session:
-            session.add(step_row(self.run.id, step))
-            await session.commit()
+        self._steps.append(step_values(self.run.id, step))
+        kind = node_type(step.node_type)
+        self._effects = self._effects or kind is None or kind.category == "action"
+        self._flush_later()
+
+    async def node_starting(self) -> None:
+        if self._effects:
+            await self._flush()
 
     async def record_blocked(self, node_id: str, node_name: str, blocked: BlockedRequest, redacted_url: str) -> None:
         async with self.state.sessions() as session:
@@ -145,12 +222,10 @@ class DbRunHost:
             await session.commit()
 
     async def credential_used(self, node_id: str, node_name: str, credential: ResolvedCredential) -> None:
-        async with self.state.sessions() as session:
-            secret = await session.get(Secret, credential.id)
-            if secret is not None:
-                secret.last_used_at = utcnow()
-            audit.record(
-                session,
+        """Recorded with the node's step: ``last_used_at`` and a ``secret.used`` audit entry."""
+        self._used.add(credential.id)
+        self._audit.append(
+            audit.entry(
                 workspace_id=self.run.workspace_id,
                 actor=None,
                 action="secret.used",
@@ -164,20 +239,16 @@ class DbRunHost:
                     "node_name": node_name,
                 },
             )
-            await session.commit()
+        )
 
     async def cancelled(self) -> bool:
-        if not self._canceled.is_set():
-            async with self.state.sessions() as session:
-                status = await session.scalar(select(Run.status).where(Run.id == self.run.id))
-            if status == "canceled":
-                self._canceled.set()
-        return self._canceled.is_set()
+        """Set by the process's CancelWatch: at once for a cancel through this process, within its poll
+        interval for a cancel from elsewhere."""
+        return self.canceled.is_set()
 
     async def wait_cancelled(self) -> None:
-        """Set by the process's CancelWatch (a cancel through this process, or its poll of the database)."""
-        await self._canceled.wait()
+        await self.canceled.wait()
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
+        """Cancels the delayed flush (the HTTP clients belong to the process: ``AppState.egress``)."""
+        await self.settle()

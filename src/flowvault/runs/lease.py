@@ -21,6 +21,7 @@ from flowvault.db.base import utcnow
 from flowvault.deps import AppState
 from flowvault.runs.execute import execute_run
 from flowvault.runs.models import Run, RunStep
+from flowvault.runs.service import Claim
 
 log = logging.getLogger("flowvault.runs")
 ATTEMPT_SEQ_BASE = 100_000
@@ -78,24 +79,25 @@ async def reclaim_stale(session: AsyncSession, *, lease_seconds: float, max_atte
 
 
 async def _renew(state: AppState, run: Run, interval: float, lost: asyncio.Event) -> None:
+    # The claim set started_at, which counts as the first renewal.
     while True:
+        await asyncio.sleep(interval)
         try:
             if await _renew_once(state, run):
                 lost.set()  # another worker took the run over: stop
                 return
         except Exception as exc:  # a database hiccup: try again before the lease runs out
             log.warning("run %s: could not renew the lease: %s", run.id, type(exc).__name__)
-        await asyncio.sleep(interval)
 
 
 async def _renew_once(state: AppState, run: Run) -> bool:
     """Renews the lease; True when another attempt holds the run now."""
     async with state.sessions() as session:
         renewed = await session.execute(
-                update(Run)
-                .where(Run.id == run.id, Run.status == "running", Run.attempts == run.attempts)
-                .values(heartbeat_at=utcnow())
-            )
+            update(Run)
+            .where(Run.id == run.id, Run.status == "running", Run.attempts == run.attempts)
+            .values(heartbeat_at=utcnow())
+        )
         await session.commit()
         if renewed.rowcount == 1:  # type: ignore[attr-defined]
             return False
@@ -103,11 +105,12 @@ async def _renew_once(state: AppState, run: Run) -> bool:
         return current is not None and current != run.attempts
 
 
-async def execute_leased(state: AppState, run: Run, *, lease_seconds: float) -> None:
+async def execute_leased(state: AppState, claim: Claim, *, lease_seconds: float) -> None:
     """Executes a claimed run while renewing its lease; stops if the lease is taken over."""
+    run = claim.run
     lost = asyncio.Event()
     renew = asyncio.create_task(_renew(state, run, lease_seconds / 3, lost))
-    work = asyncio.create_task(execute_run(state, run))
+    work = asyncio.create_task(execute_run(state, claim))
     watch = asyncio.create_task(lost.wait())
     try:
         await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)

@@ -11,7 +11,10 @@ from flowvault.db.base import Base, UTCDateTime, new_id, utcnow
 
 class Run(Base):
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_status_queued_at", "status", "queued_at"),)
+    __table_args__ = (
+        Index("ix_runs_status_queued_at", "status", "queued_at"),
+        Index("ix_runs_workspace_id_status", "workspace_id", "status"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)

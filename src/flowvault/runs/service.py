@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,15 +22,38 @@ from flowvault.workspaces.service import Member
 RUN_NOT_FOUND = "Run not found in this workspace."
 MAX_INPUT_BYTES = 1_000_000
 CLAIM_WINDOW = 50
+DEFAULT_CONCURRENCY = 5
 
 
 async def queue_run(
     session: AsyncSession, *, workflow: Workflow, trigger: str, run_input: dict[str, Any], actor_id: str | None
 ) -> Run:
-    run = Run(
+    return await queue(
+        session,
         workspace_id=workflow.workspace_id,
         workflow_id=workflow.id,
         workflow_version=workflow.version,
+        trigger=trigger,
+        run_input=run_input,
+        actor_id=actor_id,
+    )
+
+
+async def queue(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    workflow_id: str,
+    workflow_version: int,
+    trigger: str,
+    run_input: dict[str, Any],
+    actor_id: str | None,
+) -> Run:
+    """Adds a queued run and commits (a workflow deleted meanwhile makes the commit fail: IntegrityError)."""
+    run = Run(
+        workspace_id=workspace_id,
+        workflow_id=workflow_id,
+        workflow_version=workflow_version,
         trigger=trigger,
         input=run_input,
         status="queued",
@@ -59,7 +83,7 @@ async def workspace_settings(session: AsyncSession, workspace_id: str) -> Worksp
     # Two requests may create the defaults at once: the loser of the race reads the winner's row.
     try:
         async with session.begin_nested():
-            row = WorkspaceSettings(workspace_id=workspace_id, concurrency=5, egress_allowlist=[])
+            row = WorkspaceSettings(workspace_id=workspace_id, concurrency=DEFAULT_CONCURRENCY, egress_allowlist=[])
             session.add(row)
     except IntegrityError:
         row = await session.get(WorkspaceSettings, workspace_id, populate_existing=True)
@@ -67,86 +91,140 @@ async def workspace_settings(session: AsyncSession, workspace_id: str) -> Worksp
     return row
 
 
-async def claim_next(session: AsyncSession) -> Run | None:
-    """Marks the oldest queued run whose workspace is under its concurrency limit as running.
-    Safe with several claimers: the status change is conditional, and so is the concurrency limit."""
-    queued = (
-        await session.scalars(select(Run).where(Run.status == "queued").order_by(Run.queued_at).limit(CLAIM_WINDOW))
-    ).all()
-    if not queued:
-        return None
-    workspaces = {r.workspace_id for r in queued}
-    running = Counter(
-        (
-            await session.scalars(
-                select(Run.workspace_id).where(Run.status == "running", Run.workspace_id.in_(workspaces))
-            )
-        ).all()
-    )
-    limits = dict(
-        (
-            await session.execute(
-                select(WorkspaceSettings.workspace_id, WorkspaceSettings.concurrency).where(
-                    WorkspaceSettings.workspace_id.in_(workspaces)
-                )
-            )
-        ).all()
-    )
-    for run in queued:
-        limit = limits.get(run.workspace_id, 5)
-        if running[run.workspace_id] >= limit:
-            continue
-        # The counts above may be stale by now (another claimer): the limit is checked again inside the
-        # update, with claims of one workspace serialised by a row lock (PostgreSQL; SQLite has one writer).
+@dataclass(frozen=True)
+class Claim:
+    """A run this process now executes, with what its execution needs from the claiming transaction."""
+
+    run: Run
+    workflow_version: int | None
+    """The workflow's current version; None when the workflow was deleted."""
+    allowlist: tuple[str, ...]
+    """The workspace's egress allowlist."""
+
+
+async def claim_batch(session: AsyncSession, slots: int) -> list[Claim]:
+    """Marks up to ``slots`` of the oldest queued runs whose workspaces are under their concurrency
+    limits as running, in one transaction. Safe with several claimers (other processes): each status
+    change is conditional, and so is the concurrency limit."""
+    if slots < 1:
+        return []
+    window = (
         await session.execute(
-            select(Workspace.id).where(Workspace.id == run.workspace_id).with_for_update(key_share=True)
+            select(
+                Run.id,
+                Run.workspace_id,
+                Workflow.version,
+                WorkspaceSettings.concurrency,
+                WorkspaceSettings.egress_allowlist,
+            )
+            .outerjoin(Workflow, Workflow.id == Run.workflow_id)
+            .outerjoin(WorkspaceSettings, WorkspaceSettings.workspace_id == Run.workspace_id)
+            .where(Run.status == "queued")
+            .order_by(Run.queued_at)
+            .limit(max(CLAIM_WINDOW, slots))
         )
+    ).all()
+    claims: list[Claim] = []
+    full: set[str] = set()
+    locked: set[str] = set()
+    lock_rows = session.get_bind().dialect.name != "sqlite"  # SQLite has one writer at a time anyway
+    for run_id, workspace_id, version, concurrency, allowlist in window:
+        if len(claims) == slots:
+            break
+        if workspace_id in full:
+            continue
+        limit = DEFAULT_CONCURRENCY if concurrency is None else concurrency
+        # Claims of one workspace are serialised by a row lock, so the count inside the update is current.
+        if lock_rows and workspace_id not in locked:
+            await session.execute(
+                select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(key_share=True)
+            )
+            locked.add(workspace_id)
         running_now = (
             select(func.count())
             .select_from(Run)
-            .where(Run.workspace_id == run.workspace_id, Run.status == "running")
+            .where(Run.workspace_id == workspace_id, Run.status == "running")
             .scalar_subquery()
         )
-        claimed = await session.execute(
-            update(Run)
-            .where(Run.id == run.id, Run.status == "queued", running_now < limit)
-            .values(status="running", started_at=utcnow(), attempts=Run.attempts + 1)
+        run = (
+            await session.scalars(
+                update(Run)
+                .where(Run.id == run_id, Run.status == "queued", running_now < limit)
+                .values(status="running", started_at=utcnow(), attempts=Run.attempts + 1)
+                .returning(Run),
+                execution_options={"synchronize_session": False},
+            )
+        ).one_or_none()
+        if run is None:
+            if await session.scalar(select(Run.status).where(Run.id == run_id)) == "queued":
+                full.add(workspace_id)  # its workspace is full; else another claimer took it: try the next
+            continue
+        claims.append(
+            Claim(run=run, workflow_version=version, allowlist=tuple(str(h) for h in allowlist or ()))
         )
-        await session.commit()
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            await session.refresh(run)
-            return run
-    return None
-
-
-async def finish_run(session: AsyncSession, *, run_id: str, outcome: RunOutcome) -> None:
-    await session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.status == "running")
-        .values(status=outcome.status, error=outcome.error, path=outcome.path, finished_at=utcnow())
-    )
-    # A run canceled meanwhile keeps its status, reason and time; record how far it got.
-    await session.execute(update(Run).where(Run.id == run_id, Run.status == "canceled").values(path=outcome.path))
     await session.commit()
+    return claims
 
 
-def step_row(run_id: str, step: StepRecord) -> RunStep:
-    return RunStep(
-        run_id=run_id,
-        seq=step.seq,
-        node_id=step.node_id,
-        node_name=step.node_name,
-        node_type=step.node_type,
-        status=step.status,
-        input=step.input,
-        output=step.output,
-        error=step.error,
-        credentials=step.credentials,
-        logs=step.logs,
-        started_at=step.started_at,
-        finished_at=step.finished_at,
-        duration_ms=step.duration_ms,
+async def claim_next(session: AsyncSession) -> Run | None:
+    """The oldest claimable queued run, now running (see :func:`claim_batch`)."""
+    claims = await claim_batch(session, 1)
+    return claims[0].run if claims else None
+
+
+async def finish_run(
+    session: AsyncSession,
+    *,
+    run_id: str,
+    attempt: int,
+    outcome: RunOutcome,
+    pending: Callable[[AsyncSession], Awaitable[None]] | None = None,
+) -> bool:
+    """Records the outcome of ``attempt`` with the rows the run still had to write, in one transaction.
+    False (and nothing written) when another attempt holds the run now: a stalled worker whose lease was
+    taken over must not overwrite the run it lost."""
+    ours = Run.attempts == attempt
+    finished = await session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == "running", ours)
+        .values(status=outcome.status, error=outcome.error, path=outcome.path, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
+    if finished.rowcount != 1:  # type: ignore[attr-defined]
+        # A run canceled meanwhile keeps its status, reason and time; record how far it got.
+        canceled = await session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == "canceled", ours)
+            .values(path=outcome.path)
+            .execution_options(synchronize_session=False)
+        )
+        if canceled.rowcount != 1:  # type: ignore[attr-defined]
+            await session.rollback()
+            return False
+    if pending is not None:
+        await pending(session)
+    await session.commit()
+    return True
+
+
+def step_values(run_id: str, step: StepRecord) -> dict[str, Any]:
+    """The ``run_steps`` row of a step, for a bulk insert."""
+    return {
+        "run_id": run_id,
+        "seq": step.seq,
+        "node_id": step.node_id,
+        "node_name": step.node_name,
+        "node_type": step.node_type,
+        "status": step.status,
+        "input": step.input,
+        "output": step.output,
+        "error": step.error,
+        "credentials": step.credentials,
+        "logs": step.logs,
+        "started_at": step.started_at,
+        "finished_at": step.finished_at,
+        "duration_ms": step.duration_ms,
+    }
 
 
 async def get_run(session: AsyncSession, *, workspace_id: str, run_id: str) -> tuple[Run, list[RunStep]]:

@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.db.base import utcnow
 from flowvault.runs.models import Run
-from flowvault.runs.service import queue_run
+from flowvault.runs.service import queue
 from flowvault.secrets.vault import Vault
 from flowvault.triggers import service
 from flowvault.triggers.errors import ReplayedRequest, WebhookInactive, WebhookNotFound
-from flowvault.triggers.models import Webhook, WebhookDelivery
+from flowvault.triggers.models import Webhook, WebhookDelivery, WebhookSettings
 from flowvault.triggers.signing import Verified
 from flowvault.workflows.models import Workflow
 
@@ -33,6 +34,7 @@ class HookTarget:
 
     workflow_id: str
     workspace_id: str
+    workflow_version: int
     hmac_required: bool
     replay_window_s: int
     rate_per_s: float
@@ -43,18 +45,51 @@ class HookTarget:
         return f"HookTarget(workflow_id={self.workflow_id!r}, hmac_required={self.hmac_required!r})"
 
 
+class _TriggerKinds:
+    """Whether a workflow version starts with a Webhook trigger: a version never changes, so the answer
+    is kept (bounded) and a hook request needs no graph."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._known: OrderedDict[tuple[str, int], bool] = OrderedDict()
+
+    async def webhook_trigger(self, session: AsyncSession, workflow_id: str, version: int) -> bool:
+        key = (workflow_id, version)
+        known = self._known.get(key)
+        if known is None:
+            workflow = await session.get(Workflow, workflow_id)
+            if workflow is None or workflow.version != version:  # saved meanwhile: don't keep the answer
+                return workflow is not None and service.has_webhook_trigger(workflow)
+            known = self._known[key] = service.has_webhook_trigger(workflow)
+            while len(self._known) > self.size:
+                self._known.popitem(last=False)
+        return known
+
+
+_trigger_kinds = _TriggerKinds()
+
+
 async def hook_target(session: AsyncSession, *, vault: Vault, workflow_id: str, token: str) -> HookTarget:
     """Checks the URL (404 for an unknown workflow and a wrong token alike, in constant time) and that
-    the workflow accepts hooks now (409)."""
-    row = await session.get(Webhook, workflow_id)
+    the workflow accepts hooks now (409). One query in the usual case."""
+    row = (
+        await session.execute(
+            select(Webhook.token_hash, Workflow.workspace_id, Workflow.enabled, Workflow.version, WebhookSettings)
+            .join(Workflow, Workflow.id == Webhook.workflow_id)
+            .outerjoin(WebhookSettings, WebhookSettings.workspace_id == Workflow.workspace_id)
+            .where(Webhook.workflow_id == workflow_id)
+        )
+    ).first()
     matches = hmac.compare_digest(row.token_hash if row is not None else UNKNOWN_HASH, service.token_hash(token))
-    workflow = await session.get(Workflow, workflow_id) if row is not None and matches else None
-    if workflow is None:
+    if row is None or not matches:
         raise WebhookNotFound()
-    refused = service.refusal(workflow)
+    refused = service.refusal_for(
+        enabled=row.enabled,
+        webhook_trigger=row.enabled and await _trigger_kinds.webhook_trigger(session, workflow_id, row.version),
+    )
     if refused is not None:
         raise refused
-    settings = await service.settings_of(session, workflow.workspace_id)
+    settings = row.WebhookSettings or service.default_settings(row.workspace_id)
     signing_key = await service.open_signing_key(session, vault, settings) if settings.hmac_required else None
     if settings.hmac_required and signing_key is None:
         raise WebhookInactive(
@@ -62,8 +97,9 @@ async def hook_target(session: AsyncSession, *, vault: Vault, workflow_id: str, 
             code="signing_key_missing",
         )
     return HookTarget(
-        workflow_id=workflow.id,
-        workspace_id=workflow.workspace_id,
+        workflow_id=workflow_id,
+        workspace_id=row.workspace_id,
+        workflow_version=row.version,
         hmac_required=settings.hmac_required,
         replay_window_s=settings.replay_window_s,
         rate_per_s=settings.rate_per_s,
@@ -77,29 +113,38 @@ async def accept_hook(
 ) -> Run:
     """Queues the run. A signed request is recorded in the same transaction, so the same signature is
     refused if it comes again (by any process) while its timestamp is inside the replay window."""
-    workflow = await session.get(Workflow, target.workflow_id)
-    if workflow is None:
-        raise WebhookNotFound()
     if verified is not None:
         now = utcnow()
         await session.execute(
-            delete(WebhookDelivery).where(WebhookDelivery.workflow_id == workflow.id, WebhookDelivery.expires_at < now)
+            delete(WebhookDelivery).where(
+                WebhookDelivery.workflow_id == target.workflow_id, WebhookDelivery.expires_at < now
+            )
         )
-        if await session.get(WebhookDelivery, (workflow.id, verified.signature)) is not None:
+        if await session.get(WebhookDelivery, (target.workflow_id, verified.signature)) is not None:
             raise ReplayedRequest()
         sent = datetime.fromtimestamp(verified.timestamp, UTC)
         session.add(
             WebhookDelivery(
-                workflow_id=workflow.id,
+                workflow_id=target.workflow_id,
                 signature=verified.signature,
                 expires_at=sent + timedelta(seconds=target.replay_window_s + 1),
             )
         )
     try:
-        return await queue_run(session, workflow=workflow, trigger="webhook", run_input=run_input, actor_id=None)
+        return await queue(
+            session,
+            workspace_id=target.workspace_id,
+            workflow_id=target.workflow_id,
+            workflow_version=target.workflow_version,
+            trigger="webhook",
+            run_input=run_input,
+            actor_id=None,
+        )
     except IntegrityError:
         await session.rollback()
-        seen = await session.get(WebhookDelivery, (workflow.id, verified.signature)) if verified else None
+        seen = await session.get(WebhookDelivery, (target.workflow_id, verified.signature)) if verified else None
         if seen is not None:
             raise ReplayedRequest() from None
+        if await session.get(Workflow, target.workflow_id) is None:  # deleted while the body was read
+            raise WebhookNotFound() from None
         raise

@@ -44,12 +44,16 @@ def has_webhook_trigger(workflow: Workflow) -> bool:
 
 def refusal(workflow: Workflow) -> WebhookInactive | None:
     """Why the workflow refuses hook requests right now, if it does."""
-    if not workflow.enabled:
+    return refusal_for(enabled=workflow.enabled, webhook_trigger=has_webhook_trigger(workflow))
+
+
+def refusal_for(*, enabled: bool, webhook_trigger: bool) -> WebhookInactive | None:
+    if not enabled:
         return WebhookInactive(
             "This workflow is disabled, so its webhook starts no runs. Enable the workflow to accept requests.",
             code="workflow_disabled",
         )
-    if not has_webhook_trigger(workflow):
+    if not webhook_trigger:
         return WebhookInactive(
             "This workflow does not start with a Webhook trigger. Replace its trigger with a Webhook trigger "
             "to accept requests.",
@@ -147,7 +151,12 @@ async def regenerate_token(
 async def settings_of(session: AsyncSession, workspace_id: str) -> WebhookSettings:
     """The workspace's webhook settings; defaults (not yet stored) when never changed."""
     row = await session.get(WebhookSettings, workspace_id)
-    return row if row is not None else WebhookSettings(workspace_id=workspace_id, **DEFAULTS, signing_key_version=0)
+    return row if row is not None else default_settings(workspace_id)
+
+
+def default_settings(workspace_id: str) -> WebhookSettings:
+    """The settings of a workspace that never changed them (not stored)."""
+    return WebhookSettings(workspace_id=workspace_id, **DEFAULTS, signing_key_version=0)
 
 
 async def _stored_settings(session: AsyncSession, workspace_id: str) -> WebhookSettings:
