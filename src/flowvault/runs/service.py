@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from flowvault.db.base import utcnow
 from flowvault.engine.records import RunOutcome, StepRecord
@@ -102,54 +103,65 @@ class Claim:
     """The workspace's egress allowlist."""
 
 
+def _running_in(workspace_id: Any) -> Any:
+    """How many runs of the workspace (an id, or a column to correlate with) are running."""
+    running = aliased(Run)
+    return (
+        select(func.count())
+        .select_from(running)
+        .where(running.workspace_id == workspace_id, running.status == "running")
+        .scalar_subquery()
+    )
+
+
 async def claim_batch(session: AsyncSession, slots: int) -> list[Claim]:
     """Marks up to ``slots`` of the oldest queued runs whose workspaces are under their concurrency
     limits as running, in one transaction. Safe with several claimers (other processes): each status
     change is conditional, and so is the concurrency limit."""
     if slots < 1:
         return []
-    window = (
-        await session.execute(
-            select(
-                Run.id,
-                Run.workspace_id,
-                Workflow.version,
-                WorkspaceSettings.concurrency,
-                WorkspaceSettings.egress_allowlist,
-            )
-            .outerjoin(Workflow, Workflow.id == Run.workflow_id)
-            .outerjoin(WorkspaceSettings, WorkspaceSettings.workspace_id == Run.workspace_id)
-            .where(Run.status == "queued")
-            .order_by(Run.queued_at)
-            .limit(max(CLAIM_WINDOW, slots))
+    lock_rows = session.get_bind().dialect.name != "sqlite"  # SQLite has one writer at a time anyway
+    # Only runs of workspaces under their limit: a long backlog in a full workspace holds up no other.
+    limit = func.coalesce(WorkspaceSettings.concurrency, DEFAULT_CONCURRENCY)
+    candidates = (
+        select(
+            Run.id,
+            Run.workspace_id,
+            Workflow.version,
+            WorkspaceSettings.concurrency,
+            WorkspaceSettings.egress_allowlist,
         )
-    ).all()
+        .outerjoin(Workflow, Workflow.id == Run.workflow_id)
+        .outerjoin(WorkspaceSettings, WorkspaceSettings.workspace_id == Run.workspace_id)
+        .where(Run.status == "queued", _running_in(Run.workspace_id) < limit)
+        .order_by(Run.queued_at)
+    )
+    if lock_rows:
+        # Claimers working at once take different runs: each locks a few of the oldest queued runs and
+        # skips those another claimer has locked (a short window: locked runs wait for this claim).
+        candidates = candidates.limit(max(4 * slots, 8)).with_for_update(of=Run, skip_locked=True)
+    else:
+        candidates = candidates.limit(max(CLAIM_WINDOW, slots))
+    window = (await session.execute(candidates)).all()
     claims: list[Claim] = []
     full: set[str] = set()
     locked: set[str] = set()
-    lock_rows = session.get_bind().dialect.name != "sqlite"  # SQLite has one writer at a time anyway
     for run_id, workspace_id, version, concurrency, allowlist in window:
         if len(claims) == slots:
             break
         if workspace_id in full:
             continue
-        limit = DEFAULT_CONCURRENCY if concurrency is None else concurrency
+        workspace_limit = DEFAULT_CONCURRENCY if concurrency is None else concurrency
         # Claims of one workspace are serialised by a row lock, so the count inside the update is current.
         if lock_rows and workspace_id not in locked:
             await session.execute(
                 select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(key_share=True)
             )
             locked.add(workspace_id)
-        running_now = (
-            select(func.count())
-            .select_from(Run)
-            .where(Run.workspace_id == workspace_id, Run.status == "running")
-            .scalar_subquery()
-        )
         run = (
             await session.scalars(
                 update(Run)
-                .where(Run.id == run_id, Run.status == "queued", running_now < limit)
+                .where(Run.id == run_id, Run.status == "queued", _running_in(workspace_id) < workspace_limit)
                 .values(status="running", started_at=utcnow(), attempts=Run.attempts + 1)
                 .returning(Run),
                 execution_options={"synchronize_session": False},
