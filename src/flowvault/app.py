@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -18,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from flowvault import __version__
 from flowvault.audit.router import router as audit_router
 from flowvault.auth.router import router as auth_router
-from flowvault.bootstrap import open_state
+from flowvault.bootstrap import open_state, verify_all_keys_later
 from flowvault.config import Settings
 from flowvault.deps import AppState
 from flowvault.dispatch.embedded import EmbeddedDispatcher
@@ -179,9 +181,14 @@ def create_app(
 
             wakeup = Wakeup(settings)
             state.run_queued = wakeup.notify
+        # The start checked one workspace key per master key; every other one is checked now, off the start path.
+        keys_check = asyncio.create_task(verify_all_keys_later(state), name="flowvault-keys-check")
         try:
             yield
         finally:
+            keys_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keys_check
             if scheduler is not None:
                 await scheduler.stop()
             if dispatcher is not None:

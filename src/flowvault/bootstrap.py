@@ -9,6 +9,7 @@ key id, not every workspace's."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,9 +17,11 @@ from flowvault.config import Settings
 from flowvault.db import migrate
 from flowvault.db.engine import make_engine, make_sessionmaker
 from flowvault.deps import AppState
-from flowvault.errors import ConfigurationError
+from flowvault.errors import ConfigurationError, KeyringError
 from flowvault.secrets.keyring import load_keyring
 from flowvault.secrets.vault import Vault
+
+log = logging.getLogger("flowvault")
 
 
 async def prepare_database(settings: Settings, engine: AsyncEngine) -> None:
@@ -62,3 +65,15 @@ async def open_state(settings: Settings, *, create_key_file: bool = False) -> Ap
         await engine.dispose()
         raise
     return AppState(settings=settings, engine=engine, sessions=sessions, vault=vault)
+
+
+async def verify_all_keys_later(state: AppState) -> None:
+    """After the start: unwraps every stored workspace key (the start checked one per master key id)
+    and logs an error naming the problem, e.g. a wrapped key altered in the database."""
+    try:
+        async with state.sessions() as session:
+            await state.vault.verify_all(session)
+    except KeyringError as exc:
+        log.error("workspace keys check: %s", str(exc).replace("; refusing to start.", "."))
+    except Exception as exc:  # a database hiccup: the check is advisory
+        log.warning("workspace keys check could not run: %s", type(exc).__name__)

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -231,6 +232,38 @@ def test_the_key_check_still_names_every_problem(settings: Settings) -> None:
     with pytest.raises(KeyringError, match="3 stored workspace key\\(s\\) cannot be unwrapped"):
         run(lambda state: asyncio.sleep(0), configured(wrong_old, new_line))
     run(lambda state: asyncio.sleep(0), configured(old_line, new_line))
+
+
+def test_an_altered_wrapped_key_that_the_start_did_not_check_is_reported_after_the_start(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The start unwraps one workspace key per master key; the app checks every other one right after it
+    starts and logs what it found (the start itself is not held up)."""
+    ids = run(lambda state: _make_workspaces(state, 3), settings)
+    engine = create_engine(sync_url(settings.resolved_database_url))
+    with engine.begin() as connection:
+        first = connection.execute(text("SELECT min(workspace_id) FROM workspace_keys")).scalar_one()
+        victim = next(i for i in ids if i != first)
+        wrapped = connection.execute(
+            text("SELECT wrapped_key FROM workspace_keys WHERE workspace_id = :w"), {"w": victim}
+        ).scalar_one()
+        altered = bytes([wrapped[0], wrapped[1] ^ 1]) + bytes(wrapped[2:])
+        connection.execute(
+            text("UPDATE workspace_keys SET wrapped_key = :k WHERE workspace_id = :w"), {"k": altered, "w": victim}
+        )
+    engine.dispose()
+
+    from fastapi.testclient import TestClient
+
+    from flowvault.app import create_app
+
+    with caplog.at_level("ERROR", logger="flowvault"), TestClient(create_app(settings)) as client:
+        assert client.get("/api/v1/health").status_code == 200
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "workspace keys check" not in caplog.text:
+            time.sleep(0.05)
+    assert "workspace keys check: 1 stored workspace key(s) cannot be unwrapped" in caplog.text, caplog.text
+    assert "refusing to start" not in caplog.text
 
 
 # --- the argon2 dummy hash -----------------------------------------------------------------------------
