@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-NOT_MEASURED_CELERY = "not measured: Celery mode not implemented yet"
+NOT_MEASURED_CELERY = "not measured in this run (section celery: `--only celery`)"
 PACKAGES = ("fastapi", "uvicorn", "starlette", "sqlalchemy", "aiosqlite", "httpx", "httpcore", "ahocorasick-rs",
             "cryptography", "pydantic")
 
@@ -89,10 +89,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
                  f"{_num(whatif['latency_p50_s'])} / {_num(whatif['latency_p99_s'])}; "
                  f"{_num(whatif['cpu_ms_per_run'], 1)}", "", "", "—"),
             ]
-    table += [
-        ("1c Celery, 1 worker", "completed runs/s", NOT_MEASURED_CELERY, "", "", "≥ 0.8 x embedded per core"),
-        ("1c Celery, 2 workers", "completed runs/s", NOT_MEASURED_CELERY, "", "", "≥ 1.7 x 1 worker"),
-    ]
+    table += celery_rows(results)
     cred = results.get("credential")
     if cred:
         table += [
@@ -133,6 +130,104 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
                       f"{_num(small['hardcoded_decrypt_all_s'], 3)} + {_num(small['hardcoded_redactor_check_s'], 3)}",
                       "", "—"))
     return table
+
+
+def _ratio(a: float | None, b: float | None) -> float:
+    return a / b if a is not None and b else float("nan")
+
+
+def _unfinished(mode: dict[str, Any]) -> str:
+    return f" ({mode['unfinished']} unfinished at deadline)" if mode.get("unfinished") else ""
+
+
+def _machine_row(mode: dict[str, Any]) -> tuple[str, str, str, str, str, str]:
+    busy = mode.get("machine_cores_busy") or {}
+    others = busy["all"] - busy["benchmark"] if busy else None
+    return ("", "machine cores busy in the window: all / this benchmark / other processes",
+            f"{_num(busy.get('all'))} / {_num(busy.get('benchmark'))} / {_num(others)}", "", "", "noise check")
+
+
+def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    """Benchmark 1c (bench/celery_mode.py): ratios against the embedded (SQLite) row of the same run,
+    or the embedded reference the celery section made itself when the webhook section did not run."""
+    cel = results.get("celery")
+    if not isinstance(cel, dict):
+        return [
+            ("1c Celery, 1 worker", "completed runs/s", NOT_MEASURED_CELERY, "", "", "≥ 0.8 x embedded per core"),
+            ("1c Celery, 2 workers", "completed runs/s", NOT_MEASURED_CELERY, "", "", "≥ 1.7 x 1 worker"),
+        ]
+    embedded = (results.get("webhook") or {}).get("flowvault") or cel.get("embedded_sqlite")
+    ref = embedded["completed_per_s"] if embedded else None
+    ref_cpu = embedded["cpu_ms_per_run"] if embedded else None
+    ref_label = f"embedded {_num(ref, 1)}" if ref is not None else "embedded: not measured"
+    modes, k = cel["modes"], cel["worker_concurrency"]
+    pin = "pinned, 1 core each" if cel["pinned"] else "not pinned"
+    table: list[tuple[str, str, str, str, str, str]] = []
+
+    def detail(mode: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+        cpu = mode["cpu_ms_per_run"]
+        own = cpu["serve"] + cpu["workers"]
+        return [
+            ("", "POST→completion p50 / p99 (s)", f"{_num(mode['latency_p50_s'])} / {_num(mode['latency_p99_s'])}",
+             f"embedded {_num(embedded['latency_p50_s'])} / {_num(embedded['latency_p99_s'])}" if embedded else "",
+             "", "—"),
+            ("", "CPU per run (ms): serve + workers = flowvault; PostgreSQL; Redis; all",
+             f"{_num(cpu['serve'], 1)} + {_num(cpu['workers'], 1)} = {_num(own, 1)}; {_num(cpu['postgresql'], 1)}; "
+             f"{_num(cpu['redis'], 1)}; {_num(cpu['all'], 1)}",
+             f"embedded serve {_num(ref_cpu, 1)}", _num(_ratio(own, ref_cpu)), "—"),
+            _machine_row(mode),
+            *([("", "SQL statements per run (serve + workers; pg_stat_statements)",
+                _num(mode["sql_statements_per_run"]["total"], 1), "", "", "—")]
+              if mode.get("sql_statements_per_run") else []),
+        ]
+
+    emb_pg = modes.get("embedded_pg")
+    if emb_pg:
+        table.append(("1c embedded on PostgreSQL", f"completed runs/s, N={emb_pg['n']}{_unfinished(emb_pg)}",
+                      _num(emb_pg["completed_per_s"], 1), ref_label, _num(_ratio(emb_pg["completed_per_s"], ref)),
+                      "(database effect, no target)"))
+        table += detail(emb_pg)
+    one, two = cel.get("one_worker") or modes.get("celery_1w"), modes.get("celery_2w")
+    if one:
+        ratio = _ratio(one["completed_per_s"], ref)
+        table.append(("1c Celery, 1 worker", f"completed runs/s, N={one['n']}, 1 worker x {k} processes, {pin}"
+                      f"{_unfinished(one)}", _num(one["completed_per_s"], 1), ref_label, _num(ratio),
+                      f"≥ 0.8 x embedded per core: {_verdict(None if math.isnan(ratio) else ratio >= 0.8)}"))
+        table += detail(one)
+        table.append(("", "cores the worker kept busy (CPU s / completion span)", _num(one.get("worker_cores_busy")),
+                      "", "", "1.0 = its core saturated"))
+        if len(one.get("bracket") or ()) > 1:
+            table.append(("", "1 worker before / after 2 workers (runs/s; the faster is used)",
+                          " / ".join(_num(value, 1) for value in one["bracket"]), "", "", "noise check"))
+    if two:
+        ratio = _ratio(two["completed_per_s"], one["completed_per_s"] if one else None)
+        table.append(("1c Celery, 2 workers", f"completed runs/s, N={two['n']}, 2 workers x {k} processes, {pin}"
+                      f"{_unfinished(two)}", _num(two["completed_per_s"], 1),
+                      f"1 worker {_num(one['completed_per_s'], 1)}" if one else "", _num(ratio),
+                      f"≥ 1.7 x 1 worker: {_verdict(None if math.isnan(ratio) else ratio >= 1.7)}"))
+        table += detail(two)
+        table.append(("", "cores the workers kept busy (CPU s / completion span)", _num(two.get("worker_cores_busy")),
+                      "", "", "2.0 = both cores saturated"))
+    if cel.get("machine_ceiling_runs_per_s"):
+        table.append(("", f"ceiling here: {cel['cores']} cores / all CPU per 1-worker run (runs/s); x 1 worker",
+                      _num(cel["machine_ceiling_runs_per_s"], 1), f"1 worker {_num(one['completed_per_s'], 1)}",
+                      _num(cel["scaling_bound"]), "bounds the 2-vs-1 ratio"))
+    return table
+
+
+def celery_note(cel: dict[str, Any]) -> str:
+    """How the Celery ratios are computed, printed under the table."""
+    note = [f"Celery rows ({cel['versions']['postgresql'].split()[0]} / Redis {cel['versions']['redis']}, "
+            f"{cel['cores']} cores): {cel['definition']}"]
+    if cel.get("machine_ceiling_runs_per_s"):
+        note.append(
+            f"2 vs 1 worker is bounded by the machine: every run also costs serve, PostgreSQL, Redis, the upstream "
+            f"and hey CPU on the same {cel['cores']} cores. Even if 2 workers cost per run no more than 1 did, "
+            f"at most {cel['cores']} cores / all CPU per run of the 1-worker run = "
+            f"{cel['machine_ceiling_runs_per_s']:.1f} runs/s fit here, i.e. {cel['scaling_bound']:.2f} x the "
+            "1-worker rate (less while other processes use the machine): 2-vs-1 cannot show more than that."
+        )
+    return "\n".join(note)
 
 
 def markdown(table: list[tuple[str, str, str, str, str, str]]) -> str:

@@ -4,8 +4,14 @@ Every process binds to loopback (127.0.0.1; the fake upstream on 127.0.0.2), eve
 in count (``hey -n``) and every wait in time. Prints one table and writes ``bench/results.json``;
 docs/PERFORMANCE.md explains each figure.
 
-    full  (~10 min on the 2-core machine): N=2000 webhooks at c=20, 100 and 100,000 secrets
-    quick (~3 min): N=200, 100 and 5,000 secrets, 1,000 workflows
+    full  (~10 min on the 2-core machine, ~10 more for celery): N=2000 webhooks at c=20 (celery: 1000),
+          100 and 100,000 secrets
+    quick (~3 min, ~5 more for celery): N=200, 100 and 5,000 secrets, 1,000 workflows
+
+    celery: throwaway PostgreSQL + Redis; the embedded default on PostgreSQL, then Celery mode with 1
+    and 2 workers and 1 again (each `flowvault worker --concurrency K`, K=4, pinned to one core), at
+    the same C. The reference of the ratios is the webhook section's embedded (SQLite) run; without
+    that section, an embedded run at the celery N is made first.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.celery_mode import bench_celery, check_tools
 from bench.credential import bench_credential
 from bench.load import hey_path
 from bench.redaction import bench_redaction
@@ -30,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results.json"
 LOG_DIR = Path(tempfile.mkdtemp(prefix="flowvault-bench-logs-"))  # server logs, kept for a look afterwards
 WHATIF = "shared_ssl,shared_clients"
-SECTIONS = ("webhook", "credential", "redaction", "scale")
+SECTIONS = ("webhook", "celery", "credential", "redaction", "scale")
 
 
 def _say(message: str) -> None:
@@ -60,6 +67,22 @@ def run_webhook(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def run_celery(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    n, c = args.celery_n, args.concurrency
+    warmup = max(c, (n // 10) // c * c)
+    reference = None
+    if "webhook" not in results:
+        _say(f"embedded (SQLite) reference for the Celery ratios: {n} webhooks at c={c}")
+        reference = bench_flowvault(n=n, concurrency=c, warmup=warmup, log_dir=LOG_DIR,
+                                    completion_timeout=args.deadline)
+    celery = bench_celery(n=n, concurrency=c, warmup=warmup, log_dir=LOG_DIR, completion_timeout=args.deadline,
+                          worker_concurrency=args.worker_concurrency, pin=not args.no_pin,
+                          embedded_postgres=not args.no_embedded_pg, bracket=not args.no_bracket, say=_say)
+    if reference is not None:
+        celery["embedded_sqlite"] = reference | {"n": n, "concurrency": c}
+    return celery
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small N and sizes, for development")
@@ -68,6 +91,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--whatif-n", type=int, default=None, help="webhooks for the what-if run (0: skip it)")
     parser.add_argument("--deadline", type=float, default=None, help="seconds to wait for runs after the load")
+    parser.add_argument("--celery-n", type=int, default=None,
+                        help="webhooks per run of the celery section (default: --n, at most 1000: it makes 4-5 runs)")
+    parser.add_argument("--worker-concurrency", type=int, default=4,
+                        help="celery: --concurrency of each `flowvault worker` (runs at once per worker)")
+    parser.add_argument("--no-pin", action="store_true", help="celery: do not pin each worker to its own core")
+    parser.add_argument("--no-embedded-pg", action="store_true",
+                        help="celery: skip the embedded-on-PostgreSQL run")
+    parser.add_argument("--no-bracket", action="store_true",
+                        help="celery: do not repeat the 1-worker run after the 2-worker run")
     parser.add_argument("--out", type=Path, default=RESULTS_JSON)
     args = parser.parse_args()
     only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -76,17 +108,23 @@ def main() -> None:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     args.n = args.n or (200 if args.quick else 2000)
     args.n = max(args.concurrency, args.n // args.concurrency * args.concurrency)
+    args.celery_n = args.celery_n or min(args.n, 1000)
+    args.celery_n = max(args.concurrency, args.celery_n // args.concurrency * args.concurrency)
     args.whatif_n = (200 if args.quick else 400) if args.whatif_n is None else args.whatif_n
     args.deadline = args.deadline or (120.0 if args.quick else 300.0)
-    if "webhook" in only or "credential" in only:
+    if "webhook" in only or "credential" in only or "celery" in only:
         hey_path()  # fail early, with the install hint, before anything starts
+    if "celery" in only:
+        check_tools()
     _say(f"server logs in {LOG_DIR}")
 
     started = time.monotonic()
     results: dict[str, Any] = {"machine": report.machine(), "mode": "quick" if args.quick else "full",
-                               "sections": only, "celery": report.NOT_MEASURED_CELERY}
+                               "sections": only}
     if "webhook" in only:
         results["webhook"] = run_webhook(args)
+    if "celery" in only:
+        results["celery"] = run_celery(args, results)
     if "credential" in only:
         _say("credential overhead (in process)")
         results["credential"] = bench_credential(runs=200 if args.quick else 1000, log_dir=LOG_DIR)
@@ -106,6 +144,8 @@ def main() -> None:
                                  strict=True)) for row in table]
     args.out.write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(report.markdown(table))
+    if isinstance(results.get("celery"), dict):
+        print("\n" + report.celery_note(results["celery"]))
     print(f"\n{results['mode']} run in {results['seconds']:.0f} s; load average at start / end: "
           f"{results['machine']['load_average_at_start'][0]:.1f} / {os.getloadavg()[0]:.1f}; "
           f"figures in {args.out.relative_to(Path.cwd()) if args.out.is_relative_to(Path.cwd()) else args.out}")
