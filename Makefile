@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: run test bench lint venv web clean
+.PHONY: run test bench lint venv web clean compile
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ $(WEB)/dist/index.html: $(WEB)/node_modules/.package-lock.json $(WEB_SOURCES)
 
 web: $(WEB)/dist/index.html
 
-run: venv web
+# Byte-compiled once here, so a start never compiles (PYTHONDONTWRITEBYTECODE would make every start do it).
+compile: venv
+	$(BIN)/python -m compileall -q src >/dev/null
+
+run: venv web compile
 	$(BIN)/flowvault serve
 
 test: venv
@@ -33,7 +37,7 @@ test: venv
 
 # Benchmarks (issue 6; not part of `make test`): loopback only, bounded load, ~10 min; needs Debian's `hey`.
 # Quick mode: `make bench BENCH_ARGS=--quick`. Figures: bench/results.json, docs/PERFORMANCE.md.
-bench: venv
+bench: venv compile
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: venv

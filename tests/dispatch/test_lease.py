@@ -94,3 +94,39 @@ def test_a_fresh_lease_is_left_alone(settings: Settings, actor: Actor) -> None:
     taken, run, steps = reclaim(settings)
     assert taken == 0
     assert run.status == "running" and [s.seq for s in steps] == [1]
+
+
+def test_an_attempt_whose_run_was_taken_over_cannot_finish_it(settings: Settings, actor: Actor) -> None:
+    """A worker stalled past its lease (SIGSTOP, a long GC pause) wakes up after another worker took the run
+    over: its outcome and the steps it still held are not written."""
+    from flowvault.engine.records import RunOutcome
+    from flowvault.runs.service import finish_run
+
+    run_id = queued_run(actor)
+    interrupt(settings, run_id, attempts=2, idle_seconds=0)  # attempt 2 holds the run now
+
+    async def finish(attempt: int) -> tuple[bool, Any, int]:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+
+                async def stale_step(s: Any) -> None:
+                    s.add(RunStep(run_id=run_id, seq=2, node_id="x", node_name="Late", node_type="formatter",
+                                  status="succeeded", credentials=[], logs=[], started_at=utcnow(),
+                                  finished_at=utcnow(), duration_ms=1))
+
+                done = await finish_run(session, run_id=run_id, attempt=attempt,
+                                        outcome=RunOutcome("succeeded", None, ["t", "x"]), pending=stale_step)
+            async with make_sessionmaker(engine)() as session:
+                run = await session.get(Run, run_id)
+                steps = len((await session.scalars(select(RunStep).where(RunStep.run_id == run_id))).all())
+                return done, run, steps
+        finally:
+            await engine.dispose()
+
+    done, run, steps = asyncio.run(finish(1))
+    assert done is False
+    assert run.status == "running" and run.finished_at is None and steps == 1
+    done, run, steps = asyncio.run(finish(2))
+    assert done is True
+    assert run.status == "succeeded" and run.path == ["t", "x"] and steps == 2
