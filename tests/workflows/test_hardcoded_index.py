@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pytest
@@ -135,7 +136,9 @@ class OtherProcess:
             finally:
                 await engine.dispose()
 
-        return asyncio.run(main())
+        # On a thread of its own: this thread may already run an event loop (the web tests' Playwright).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, main()).result()
 
     def check(self, workspace_id: str, value: str) -> ValidationFailed | None:
         graph = Graph.model_validate(_holding(value))
