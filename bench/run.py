@@ -89,7 +89,9 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
     parser.add_argument("--n", type=int, default=None, help="webhook requests (multiple of --concurrency)")
     parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--whatif-n", type=int, default=None, help="webhooks for the what-if run (0: skip it)")
+    parser.add_argument("--whatif-n", type=int, default=0,
+                        help="webhooks for a what-if run with bench/experiments.py patches (default 0: none; "
+                        "the shared TLS context and clients it tried are now in the product)")
     parser.add_argument("--deadline", type=float, default=None, help="seconds to wait for runs after the load")
     parser.add_argument("--celery-n", type=int, default=None,
                         help="webhooks per run of the celery section (default: --n, at most 1000: it makes 4-5 runs)")
@@ -110,7 +112,6 @@ def main() -> None:
     args.n = max(args.concurrency, args.n // args.concurrency * args.concurrency)
     args.celery_n = args.celery_n or min(args.n, 1000)
     args.celery_n = max(args.concurrency, args.celery_n // args.concurrency * args.concurrency)
-    args.whatif_n = (200 if args.quick else 400) if args.whatif_n is None else args.whatif_n
     args.deadline = args.deadline or (120.0 if args.quick else 300.0)
     if "webhook" in only or "credential" in only or "celery" in only:
         hey_path()  # fail early, with the install hint, before anything starts
