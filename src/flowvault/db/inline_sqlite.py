@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+log = logging.getLogger("flowvault.db")
 GATE_TIMEOUT_SECONDS = 30.0
 """How long a writer waits for the gate before failing like SQLite does ("database is locked")."""
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "BEGIN", "CREATE", "DROP", "ALTER")
@@ -114,7 +116,8 @@ class Connection:
         self._conn = conn
         self._connection: sqlite3.Connection | None = conn  # SQLAlchemy checks it before commit/rollback
         self._database = database
-        self._holds_gate = False
+        self._held: asyncio.Lock | None = None
+        """The write gate while this connection holds it (released on this object, loop or not)."""
 
     @property
     def isolation_level(self) -> str | None:
@@ -125,18 +128,26 @@ class Connection:
         return self._conn.in_transaction
 
     async def _before(self, sql: str) -> None:
-        if self._holds_gate or self._conn.in_transaction or not _starts_write(sql):
+        if self._held is not None or self._conn.in_transaction or not _starts_write(sql):
             return
+        gate = _gate(self._database)
         try:
-            await asyncio.wait_for(_gate(self._database).acquire(), GATE_TIMEOUT_SECONDS)
+            await asyncio.wait_for(gate.acquire(), GATE_TIMEOUT_SECONDS)
         except TimeoutError:
+            log.warning("waited %g s for the write gate: a write transaction stays open", GATE_TIMEOUT_SECONDS)
             raise sqlite3.OperationalError("database is locked") from None
-        self._holds_gate = True
+        self._held = gate
 
     def _after(self) -> None:
-        if self._holds_gate and not self._conn.in_transaction:
-            self._holds_gate = False
-            _gate(self._database).release()
+        if self._held is not None and not self._conn.in_transaction:
+            self._release()
+
+    def _release(self) -> None:
+        gate, self._held = self._held, None
+        if gate is not None and gate.locked():
+            # Also from a garbage-collected connection, after its event loop stopped: nothing to wake then.
+            with contextlib.suppress(RuntimeError):
+                gate.release()
 
     def cursor(self) -> Cursor:
         return Cursor(self)
@@ -160,25 +171,20 @@ class Connection:
         self._conn.create_function(*args, **kwargs)
 
     async def close(self) -> None:
-        if self._connection is None:
-            return
-        try:
-            self._conn.close()
-        finally:
-            self._connection = None
-            if self._holds_gate:
-                self._holds_gate = False
-                _gate(self._database).release()
+        self.stop()
 
     def stop(self) -> None:
-        """Closes at once (SQLAlchemy's terminate)."""
-        if self._connection is not None:
-            self._conn.close()
-            self._connection = None
-        if self._holds_gate:
-            self._holds_gate = False
-            with contextlib.suppress(RuntimeError):  # no running loop: its gate is gone with it
-                _gate(self._database).release()
+        """Closes at once (also SQLAlchemy's terminate); an open transaction is rolled back by SQLite."""
+        try:
+            if self._connection is not None:
+                self._connection = None
+                self._conn.close()
+        finally:
+            self._release()
+
+    def __del__(self) -> None:
+        if getattr(self, "_held", None) is not None:
+            self._release()
 
 
 async def connect(database: str, **kwargs: Any) -> Connection:
