@@ -44,6 +44,9 @@ class AppState:
     """Cancel signals of the runs this process executes."""
     egress: EgressClients = field(default_factory=EgressClients)
     """The guarded HTTP clients the runs of this process share (closed when the process stops)."""
+    hooks_in_flight: int = 0
+    """Webhook requests being answered now: while any is, the embedded dispatcher starts runs only in its
+    reserved slots, so accepting comes first under load (``dispatch/embedded.py``)."""
     hook_limiter: HookLimiter = field(init=False)
     """Webhook rate limits, one bucket per workflow: in Redis when ``settings.redis_url`` is set (shared by
     every process; its client is closed by ``hook_limiter.aclose()`` when the process stops), else in

@@ -16,6 +16,8 @@ from flowvault.runs.service import Claim, claim_batch
 
 log = logging.getLogger("flowvault.dispatch")
 IDLE_POLL_SECONDS = 1.0
+RESERVED_SLOTS = 2
+"""Runs that start even while webhook requests are being answered (the other slots wait for a lull)."""
 """Without a wake-up (a run queued by another process), the claimer looks again after this long."""
 
 
@@ -47,6 +49,8 @@ class EmbeddedDispatcher:
         while not self._stopping:
             self._wake.clear()
             free = self.workers - len(self._running)
+            if self.state.hooks_in_flight:  # answering webhooks comes first: only the reserved slots start runs
+                free = min(free, RESERVED_SLOTS - len(self._running))
             claims: list[Claim] = []
             if free > 0:
                 try:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from flowvault.deps import DB, StateDep, VaultDep, WorkspaceMember
+from flowvault.deps import DB, AppState, StateDep, VaultDep, WorkspaceMember
 from flowvault.errors import RateLimited
 from flowvault.triggers import payload, receive, service, signing
 from flowvault.triggers.models import WebhookSettings
@@ -41,6 +41,14 @@ HOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def receive_hook(workflow_id: str, token: str, request: Request, state: StateDep) -> HookAccepted:
     """Starts a run of the workflow with the JSON body as the trigger's variables. The run is queued:
     the answer (202) comes before it runs. Signed requests: see the README section "Webhooks"."""
+    state.hooks_in_flight += 1
+    try:
+        return await _receive(workflow_id, token, request, state)
+    finally:
+        state.hooks_in_flight -= 1
+
+
+async def _receive(workflow_id: str, token: str, request: Request, state: AppState) -> HookAccepted:
     async with state.sessions() as session:
         target = await receive.hook_target(session, vault=state.vault, workflow_id=workflow_id, token=token)
     # The body is read with no database connection held: a slow sender ties up nothing shared.
