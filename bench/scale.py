@@ -166,7 +166,7 @@ async def _in_process(scene: Scene, resolve_repeat: int) -> dict[str, float]:
             started = time.perf_counter()
             await host.resolve_credential(scene.secret_id)
             times.append(time.perf_counter() - started)
-        await host.aclose()
+        await host.settle()
         workspace_id = scene.workspace.workspace_id
         graph = Graph.model_validate(webhook_graph(UPSTREAM_URL, scene.secret_id))
         async with state.sessions() as session:

@@ -53,13 +53,14 @@ def record(
 ) -> None:
     session.add(
         AuditEvent(
-            workspace_id=workspace_id,
-            actor_id=actor.id if actor else None,
-            actor_email=actor.email if actor else None,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            details=details or {},
+            **entry(
+                workspace_id=workspace_id,
+                actor=actor,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                details=details,
+            )
         )
     )
 

@@ -8,14 +8,13 @@ belongs to this object and is closed by :meth:`EgressClients.aclose` when the pr
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import httpx
 
 from flowvault.egress.client import GuardedClient
 from flowvault.egress.policy import EgressPolicy
 from flowvault.egress.resolver import Resolver
 from flowvault.egress.transport import PinnedTransport
+from flowvault.lru import LRU
 
 MAX_POLICIES = 512
 
@@ -43,22 +42,16 @@ class EgressClients:
     ) -> None:
         self._transport = transport
         self._resolver = resolver
-        self._max_policies = max_policies
-        self._clients: OrderedDict[EgressPolicy, GuardedClient] = OrderedDict()
+        self._clients: LRU[EgressPolicy, GuardedClient] = LRU(max_policies)
 
     def client(self, policy: EgressPolicy) -> GuardedClient:
         client = self._clients.get(policy)
         if client is not None:
-            self._clients.move_to_end(policy)
             return client
         if self._transport is None:
             self._transport = PinnedTransport()
-        client = self._clients[policy] = GuardedClient(
-            policy, resolver=self._resolver, transport=_Shared(self._transport)
-        )
-        while len(self._clients) > self._max_policies:
-            self._clients.popitem(last=False)
-        return client
+        client = GuardedClient(policy, resolver=self._resolver, transport=_Shared(self._transport))
+        return self._clients.put(policy, client)
 
     async def aclose(self) -> None:
         self._clients.clear()

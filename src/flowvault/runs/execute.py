@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 
 from sqlalchemy import select
 
 from flowvault.deps import AppState
 from flowvault.engine.executor import Executor
 from flowvault.engine.records import RunOutcome
+from flowvault.lru import LRU
 from flowvault.runs.host import DbRunHost
 from flowvault.runs.service import Claim, finish_run
 from flowvault.workflows.models import Workflow
@@ -24,25 +24,17 @@ class GraphCache:
     makes a new version. Bounded; shared by the runs of a process."""
 
     def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._graphs: OrderedDict[tuple[str, int], Graph] = OrderedDict()
+        self._graphs: LRU[tuple[str, int], Graph] = LRU(size)
 
     async def get(self, state: AppState, workflow_id: str, version: int) -> Graph | None:
-        key = (workflow_id, version)
-        graph = self._graphs.get(key)
+        graph = self._graphs.get((workflow_id, version))
         if graph is not None:
-            self._graphs.move_to_end(key)
             return graph
         async with state.sessions() as session:
             stored = await session.scalar(
                 select(Workflow.graph).where(Workflow.id == workflow_id, Workflow.version == version)
             )
-        if stored is None:
-            return None
-        graph = self._graphs[key] = Graph.model_validate(stored)
-        while len(self._graphs) > self.size:
-            self._graphs.popitem(last=False)
-        return graph
+        return None if stored is None else self._graphs.put((workflow_id, version), Graph.model_validate(stored))
 
 
 graphs = GraphCache()

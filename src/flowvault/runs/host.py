@@ -73,6 +73,7 @@ class DbRunHost:
         self._lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
+        self._policies: dict[str, EgressPolicy] = {}
 
     async def _credential(self, session: AsyncSession, secret: Secret) -> ResolvedCredential:
         ctype = credential_type(secret.type)
@@ -126,10 +127,13 @@ class DbRunHost:
             return await self._credential(session, secret)
 
     def http_client(self, kind: NodeType) -> HttpClient:
-        services = tuple(h for s in kind.services if (h := service_host(self.state.settings.service_url(s))))
-        policy = EgressPolicy(
-            allowed_hosts=self.allowlist + services, exempt_private=self.state.settings.private_host_exemptions
-        )
+        """The process's guarded client for this run's policy (allowlist + the type's service hosts)."""
+        policy = self._policies.get(kind.key)
+        if policy is None:
+            services = tuple(h for s in kind.services if (h := service_host(self.state.settings.service_url(s))))
+            policy = self._policies[kind.key] = EgressPolicy(
+                allowed_hosts=self.allowlist + services, exempt_private=self.state.settings.private_host_exemptions
+            )
         return self.state.egress.client(policy)
 
     def service_url(self, service: str) -> str:
@@ -249,6 +253,3 @@ class DbRunHost:
     async def wait_cancelled(self) -> None:
         await self.canceled.wait()
 
-    async def aclose(self) -> None:
-        """Cancels the delayed flush (the HTTP clients belong to the process: ``AppState.egress``)."""
-        await self.settle()

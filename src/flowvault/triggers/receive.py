@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.db.base import utcnow
+from flowvault.lru import LRU
 from flowvault.runs.models import Run
 from flowvault.runs.service import queue
 from flowvault.secrets.vault import Vault
@@ -50,20 +50,16 @@ class _TriggerKinds:
     is kept (bounded) and a hook request needs no graph."""
 
     def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        self._known: OrderedDict[tuple[str, int], bool] = OrderedDict()
+        self._known: LRU[tuple[str, int], bool] = LRU(size)
 
     async def webhook_trigger(self, session: AsyncSession, workflow_id: str, version: int) -> bool:
-        key = (workflow_id, version)
-        known = self._known.get(key)
-        if known is None:
-            workflow = await session.get(Workflow, workflow_id)
-            if workflow is None or workflow.version != version:  # saved meanwhile: don't keep the answer
-                return workflow is not None and service.has_webhook_trigger(workflow)
-            known = self._known[key] = service.has_webhook_trigger(workflow)
-            while len(self._known) > self.size:
-                self._known.popitem(last=False)
-        return known
+        known = self._known.get((workflow_id, version))
+        if known is not None:
+            return known
+        workflow = await session.get(Workflow, workflow_id)
+        if workflow is None or workflow.version != version:  # saved meanwhile: don't keep the answer
+            return workflow is not None and service.has_webhook_trigger(workflow)
+        return self._known.put((workflow_id, version), service.has_webhook_trigger(workflow))
 
 
 _trigger_kinds = _TriggerKinds()
