@@ -11,9 +11,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import argon2
 import pytest
@@ -26,25 +25,12 @@ from flowvault.bootstrap import open_state
 from flowvault.config import Settings
 from flowvault.db import migrate
 from flowvault.db.engine import make_engine, sync_url
-from flowvault.deps import AppState
 from flowvault.errors import ConfigurationError, KeyringError
 from flowvault.secrets.keyring import append_key, create_key_file, parse_entries
 from flowvault.secrets.vault import Vault
-from flowvault.workspaces.models import Workspace
+from tests.secrets.test_vault import make_workspaces, run
 
-T = TypeVar("T")
 SUBPROCESS_TIMEOUT = 120.0
-
-
-def run(work: Callable[[AppState], Awaitable[T]], settings: Settings) -> T:
-    async def main() -> T:
-        state = await open_state(settings)
-        try:
-            return await work(state)
-        finally:
-            await state.engine.dispose()
-
-    return asyncio.run(main())
 
 
 def revisions_of(url: str) -> set[str]:
@@ -172,19 +158,6 @@ def test_a_start_on_a_current_database_loads_no_alembic(settings: Settings) -> N
 # --- the key check -----------------------------------------------------------------------------------
 
 
-async def _make_workspaces(state: AppState, count: int) -> list[str]:
-    ids = []
-    async with state.sessions() as session:
-        for number in range(count):
-            workspace = Workspace(name=f"w{number}")
-            session.add(workspace)
-            await session.flush()
-            await state.vault.create_workspace_key(session, workspace.id)
-            ids.append(workspace.id)
-        await session.commit()
-    return ids
-
-
 def _entry(key_id: str, key: bytes) -> str:
     return f"{key_id}:{base64.urlsafe_b64encode(key).decode()}"
 
@@ -193,9 +166,9 @@ def test_the_key_check_unwraps_one_workspace_key_per_master_key(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key_file = settings.resolved_master_key_file
-    run(lambda state: _make_workspaces(state, 3), settings)
+    run(lambda state: make_workspaces(state, 3), settings)
     append_key(key_file)  # the new primary wraps the next workspaces' keys
-    run(lambda state: _make_workspaces(state, 2), settings)
+    run(lambda state: make_workspaces(state, 2), settings)
 
     unwrapped: list[str] = []
     unwrap = Vault.unwrap
@@ -213,9 +186,9 @@ def test_the_key_check_unwraps_one_workspace_key_per_master_key(
 
 def test_the_key_check_still_names_every_problem(settings: Settings) -> None:
     key_file = settings.resolved_master_key_file
-    run(lambda state: _make_workspaces(state, 3), settings)
+    run(lambda state: make_workspaces(state, 3), settings)
     new_id = append_key(key_file)
-    run(lambda state: _make_workspaces(state, 2), settings)
+    run(lambda state: make_workspaces(state, 2), settings)
     (old_line, new_line) = [line for line in key_file.read_text().splitlines() if not line.startswith("#")]
     old_id = old_line.partition(":")[0]
 
@@ -239,7 +212,7 @@ def test_an_altered_wrapped_key_that_the_start_did_not_check_is_reported_after_t
 ) -> None:
     """The start unwraps one workspace key per master key; the app checks every other one right after it
     starts and logs what it found (the start itself is not held up)."""
-    ids = run(lambda state: _make_workspaces(state, 3), settings)
+    ids = run(lambda state: make_workspaces(state, 3), settings)
     engine = create_engine(sync_url(settings.resolved_database_url))
     with engine.begin() as connection:
         first = connection.execute(text("SELECT min(workspace_id) FROM workspace_keys")).scalar_one()

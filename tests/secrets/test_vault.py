@@ -35,7 +35,7 @@ def run(work: Callable[[AppState], Awaitable[T]], settings: Settings) -> T:
     return asyncio.run(main())
 
 
-async def _make_workspaces(state: AppState, count: int) -> list[str]:
+async def make_workspaces(state: AppState, count: int) -> list[str]:
     ids = []
     async with state.sessions() as session:
         for number in range(count):
@@ -49,7 +49,7 @@ async def _make_workspaces(state: AppState, count: int) -> list[str]:
 
 
 def test_rewrap_all_moves_every_key_to_the_primary(settings: Settings) -> None:
-    ids = run(lambda s: _make_workspaces(s, 3), settings)
+    ids = run(lambda s: make_workspaces(s, 3), settings)
     old_id = KeyRing.from_file(settings.resolved_master_key_file).primary_id
     new_id = append_key(settings.resolved_master_key_file)
 
@@ -69,7 +69,7 @@ def test_rewrap_all_moves_every_key_to_the_primary(settings: Settings) -> None:
 
 
 def test_verify_all_refuses_unknown_key_id_and_wrong_key(settings: Settings) -> None:
-    run(lambda s: _make_workspaces(s, 2), settings)
+    run(lambda s: make_workspaces(s, 2), settings)
     stored_id = KeyRing.from_file(settings.resolved_master_key_file).primary_id
     other = base64.urlsafe_b64encode(os.urandom(32)).decode()
     with pytest.raises(KeyringError, match="do not include key id"):
@@ -79,7 +79,7 @@ def test_verify_all_refuses_unknown_key_id_and_wrong_key(settings: Settings) -> 
 
 
 def test_cached_data_key_expires(settings: Settings) -> None:
-    ids = run(lambda s: _make_workspaces(s, 1), settings)
+    ids = run(lambda s: make_workspaces(s, 1), settings)
     now = [0.0]
 
     async def scenario(state: AppState) -> None:
