@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from flowvault.db.base import utcnow
+from flowvault.db.base import new_id, table_of, utcnow
 from flowvault.engine.records import RunOutcome, StepRecord
 from flowvault.errors import NotFound, ValidationFailed
 from flowvault.runs.models import BlockedEgress, Run, RunStep
@@ -24,6 +24,76 @@ RUN_NOT_FOUND = "Run not found in this workspace."
 MAX_INPUT_BYTES = 1_000_000
 CLAIM_WINDOW = 50
 DEFAULT_CONCURRENCY = 5
+
+
+# The run path's statements, built once: Core statements on the tables (no ORM state to build per call),
+# whose SQL is compiled once and found again by the same statement object.
+_runs = table_of(Run)
+_running = _runs.alias("running")
+_INSERT_RUN = insert(_runs)
+
+
+def _running_in(workspace_id: Any) -> Any:
+    """How many runs of the workspace (an id, or a column to correlate with) are running."""
+    return (
+        select(func.count())
+        .select_from(_running)
+        .where(_running.c.workspace_id == workspace_id, _running.c.status == "running")
+        .scalar_subquery()
+    )
+
+
+@cache
+def _claim_window(lock_rows: bool, size: int) -> Select[Any]:
+    """The oldest queued runs of workspaces under their limit (a long backlog in a full workspace holds
+    up no other), with what their execution needs."""
+    settings = table_of(WorkspaceSettings)
+    workflows = table_of(Workflow)
+    candidates = (
+        select(
+            _runs.c.id, _runs.c.workspace_id, workflows.c.version, settings.c.concurrency, settings.c.egress_allowlist
+        )
+        .select_from(
+            _runs.outerjoin(workflows, workflows.c.id == _runs.c.workflow_id).outerjoin(
+                settings, settings.c.workspace_id == _runs.c.workspace_id
+            )
+        )
+        .where(
+            _runs.c.status == "queued",
+            _running_in(_runs.c.workspace_id) < func.coalesce(settings.c.concurrency, DEFAULT_CONCURRENCY),
+        )
+        .order_by(_runs.c.queued_at)
+        .limit(size)
+    )
+    if lock_rows:
+        # Claimers working at once take different runs: each locks a few of the oldest queued runs and
+        # skips those another claimer has locked (a short window: locked runs wait for this claim).
+        candidates = candidates.with_for_update(of=_runs, skip_locked=True)
+    return candidates
+
+
+_workspaces = table_of(Workspace)
+_LOCK_WORKSPACE = (
+    select(_workspaces.c.id).where(_workspaces.c.id == bindparam("workspace_id")).with_for_update(key_share=True)
+)
+_CLAIM_RUN = (
+    update(_runs)
+    .where(
+        _runs.c.id == bindparam("run_id"),
+        _runs.c.status == "queued",
+        _running_in(bindparam("of_workspace")) < bindparam("limit"),
+    )
+    .values(status="running", started_at=bindparam("now"), attempts=_runs.c.attempts + 1)
+    .returning(*_runs.c)
+)
+_RUN_STATUS = select(_runs.c.status).where(_runs.c.id == bindparam("run_id"))
+_ATTEMPT = (_runs.c.id == bindparam("run_id"), _runs.c.attempts == bindparam("attempt"))
+_FINISH_RUN = (
+    update(_runs)
+    .where(*_ATTEMPT, _runs.c.status == "running")
+    .values(status=bindparam("outcome"), error=bindparam("error"), path=bindparam("path"), finished_at=bindparam("now"))
+)
+_CANCELED_RUN_PATH = update(_runs).where(*_ATTEMPT, _runs.c.status == "canceled").values(path=bindparam("path"))
 
 
 async def queue_run(
@@ -50,20 +120,24 @@ async def queue(
     run_input: dict[str, Any],
     actor_id: str | None,
 ) -> Run:
-    """Adds a queued run and commits (a workflow deleted meanwhile makes the commit fail: IntegrityError)."""
-    run = Run(
-        workspace_id=workspace_id,
-        workflow_id=workflow_id,
-        workflow_version=workflow_version,
-        trigger=trigger,
-        input=run_input,
-        status="queued",
-        created_by_id=actor_id,
-        queued_at=utcnow(),
-    )
-    session.add(run)
+    """Adds a queued run and commits (a workflow deleted meanwhile makes the commit fail: IntegrityError).
+    The run returned is not attached to the session (one INSERT, no unit of work: the webhook path)."""
+    values = {
+        "id": new_id(),
+        "workspace_id": workspace_id,
+        "workflow_id": workflow_id,
+        "workflow_version": workflow_version,
+        "trigger": trigger,
+        "input": run_input,
+        "status": "queued",
+        "path": [],
+        "attempts": 0,
+        "created_by_id": actor_id,
+        "queued_at": utcnow(),
+    }
+    await session.execute(_INSERT_RUN, values)
     await session.commit()
-    return run
+    return Run(**values)
 
 
 async def start_manual_run(
@@ -103,17 +177,6 @@ class Claim:
     """The workspace's egress allowlist."""
 
 
-def _running_in(workspace_id: Any) -> Any:
-    """How many runs of the workspace (an id, or a column to correlate with) are running."""
-    running = aliased(Run)
-    return (
-        select(func.count())
-        .select_from(running)
-        .where(running.workspace_id == workspace_id, running.status == "running")
-        .scalar_subquery()
-    )
-
-
 async def claim_batch(session: AsyncSession, slots: int) -> list[Claim]:
     """Marks up to ``slots`` of the oldest queued runs whose workspaces are under their concurrency
     limits as running, in one transaction. Safe with several claimers (other processes): each status
@@ -121,28 +184,8 @@ async def claim_batch(session: AsyncSession, slots: int) -> list[Claim]:
     if slots < 1:
         return []
     lock_rows = session.get_bind().dialect.name != "sqlite"  # SQLite has one writer at a time anyway
-    # Only runs of workspaces under their limit: a long backlog in a full workspace holds up no other.
-    limit = func.coalesce(WorkspaceSettings.concurrency, DEFAULT_CONCURRENCY)
-    candidates = (
-        select(
-            Run.id,
-            Run.workspace_id,
-            Workflow.version,
-            WorkspaceSettings.concurrency,
-            WorkspaceSettings.egress_allowlist,
-        )
-        .outerjoin(Workflow, Workflow.id == Run.workflow_id)
-        .outerjoin(WorkspaceSettings, WorkspaceSettings.workspace_id == Run.workspace_id)
-        .where(Run.status == "queued", _running_in(Run.workspace_id) < limit)
-        .order_by(Run.queued_at)
-    )
-    if lock_rows:
-        # Claimers working at once take different runs: each locks a few of the oldest queued runs and
-        # skips those another claimer has locked (a short window: locked runs wait for this claim).
-        candidates = candidates.limit(max(4 * slots, 8)).with_for_update(of=Run, skip_locked=True)
-    else:
-        candidates = candidates.limit(max(CLAIM_WINDOW, slots))
-    window = (await session.execute(candidates)).all()
+    size = max(4 * slots, 8) if lock_rows else max(CLAIM_WINDOW, slots)
+    window = (await session.execute(_claim_window(lock_rows, size))).all()
     claims: list[Claim] = []
     full: set[str] = set()
     locked: set[str] = set()
@@ -154,25 +197,24 @@ async def claim_batch(session: AsyncSession, slots: int) -> list[Claim]:
         workspace_limit = DEFAULT_CONCURRENCY if concurrency is None else concurrency
         # Claims of one workspace are serialised by a row lock, so the count inside the update is current.
         if lock_rows and workspace_id not in locked:
-            await session.execute(
-                select(Workspace.id).where(Workspace.id == workspace_id).with_for_update(key_share=True)
-            )
+            await session.execute(_LOCK_WORKSPACE, {"workspace_id": workspace_id})
             locked.add(workspace_id)
-        run = (
-            await session.scalars(
-                update(Run)
-                .where(Run.id == run_id, Run.status == "queued", _running_in(workspace_id) < workspace_limit)
-                .values(status="running", started_at=utcnow(), attempts=Run.attempts + 1)
-                .returning(Run),
-                execution_options={"synchronize_session": False},
+        row = (
+            await session.execute(
+                _CLAIM_RUN,
+                {"run_id": run_id, "of_workspace": workspace_id, "limit": workspace_limit, "now": utcnow()},
             )
         ).one_or_none()
-        if run is None:
-            if await session.scalar(select(Run.status).where(Run.id == run_id)) == "queued":
+        if row is None:
+            if (await session.execute(_RUN_STATUS, {"run_id": run_id})).scalar() == "queued":
                 full.add(workspace_id)  # its workspace is full; else another claimer took it: try the next
             continue
         claims.append(
-            Claim(run=run, workflow_version=version, allowlist=tuple(str(h) for h in allowlist or ()))
+            Claim(
+                run=Run(**row._mapping),
+                workflow_version=version,
+                allowlist=tuple(str(h) for h in allowlist or ()),
+            )
         )
     await session.commit()
     return claims
@@ -195,21 +237,14 @@ async def finish_run(
     """Records the outcome of ``attempt`` with the rows the run still had to write, in one transaction.
     False (and nothing written) when another attempt holds the run now: a stalled worker whose lease was
     taken over must not overwrite the run it lost."""
-    ours = Run.attempts == attempt
+    target = {"run_id": run_id, "attempt": attempt}
     finished = await session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.status == "running", ours)
-        .values(status=outcome.status, error=outcome.error, path=outcome.path, finished_at=utcnow())
-        .execution_options(synchronize_session=False)
+        _FINISH_RUN,
+        {**target, "outcome": outcome.status, "error": outcome.error, "path": outcome.path, "now": utcnow()},
     )
     if finished.rowcount != 1:  # type: ignore[attr-defined]
         # A run canceled meanwhile keeps its status, reason and time; record how far it got.
-        canceled = await session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.status == "canceled", ours)
-            .values(path=outcome.path)
-            .execution_options(synchronize_session=False)
-        )
+        canceled = await session.execute(_CANCELED_RUN_PATH, {**target, "path": outcome.path})
         if canceled.rowcount != 1:  # type: ignore[attr-defined]
             await session.rollback()
             return False
