@@ -131,6 +131,7 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     not FastAPI's default ``HTTPValidationError`` JSON, for 422 and (``default``) every other error."""
     if "Problem" in schema.get("components", {}).get("schemas", {}):
         return schema
+
     def problem_content() -> dict[str, Any]:
         return {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 

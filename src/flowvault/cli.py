@@ -116,7 +116,6 @@ def worker(
     run_worker(settings, concurrency=concurrency, loglevel=loglevel)
 
 
-
 @app.command()
 def scheduler(
     poll: float = typer.Option(1.0, "--poll", min=0.05, help="Seconds between looks for due ticks"),
@@ -145,6 +144,7 @@ def scheduler(
     out.print(f"flowvault scheduler: database: {_describe_db(settings)}")
     with contextlib.suppress(KeyboardInterrupt):
         _run(work)
+
 
 def _describe_db(settings: Settings) -> str:
     if settings.is_sqlite:

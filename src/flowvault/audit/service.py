@@ -10,7 +10,9 @@ from sqlalchemy.orm import Mapper
 
 from flowvault.audit.models import AuditEvent
 from flowvault.auth.models import User
-from flowvault.db.base import utcnow
+from flowvault.db.base import table_of, utcnow
+
+_INSERT_ENTRIES = insert(table_of(AuditEvent))
 
 
 def entry(
@@ -38,7 +40,7 @@ def entry(
 async def add_entries(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
     """Appends audit events made by ``entry``, in one statement."""
     if entries:
-        await session.execute(insert(AuditEvent), entries)
+        await session.execute(_INSERT_ENTRIES, entries)
 
 
 def record(

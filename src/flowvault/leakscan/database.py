@@ -53,9 +53,7 @@ async def layout(engine: AsyncEngine) -> list[tuple[TableLayout, int]]:
     """Every table of the database with its row count."""
     async with engine.connect() as connection:
         tables = await connection.run_sync(_inspect)
-        return [
-            (t, int(await connection.scalar(select(func.count()).select_from(t.clause)) or 0)) for t in tables
-        ]
+        return [(t, int(await connection.scalar(select(func.count()).select_from(t.clause)) or 0)) for t in tables]
 
 
 def _json_strings(text: str) -> Iterator[str]:

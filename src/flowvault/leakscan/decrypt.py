@@ -35,9 +35,7 @@ async def _one_by_one(
             (await session.scalars(select(SealedField.field).where(SealedField.secret_id == secret.id))).all()
         )
         try:
-            fields = await secrets_service.resolve(
-                session, vault=vault, workspace_id=workspace_id, secret_id=secret.id
-            )
+            fields = await secrets_service.resolve(session, vault=vault, workspace_id=workspace_id, secret_id=secret.id)
         except DecryptionError:
             errors.append(
                 f"secret {secret.id} of workspace {workspace_id} could not be decrypted (its stored value was "

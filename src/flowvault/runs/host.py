@@ -8,17 +8,17 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.audit import service as audit
 from flowvault.audit.models import AuditEvent
-from flowvault.db.base import utcnow
+from flowvault.db.base import table_of, utcnow
 from flowvault.deps import AppState
 from flowvault.egress import EgressPolicy
 from flowvault.engine.host import BlockedRequest, CredentialUnavailable, CredentialUndecryptable
 from flowvault.engine.records import StepRecord
-from flowvault.errors import DecryptionError, NotFound
+from flowvault.errors import DecryptionError
 from flowvault.nodes.base import HostBinding
 from flowvault.nodes.registry import credential_type, node_type
 from flowvault.nodes.sdk import HttpClient, NodeType, ResolvedCredential
@@ -31,6 +31,14 @@ from flowvault.workflows.service import HTTP_CREDENTIAL_TYPES
 log = logging.getLogger("flowvault.runs")
 FLUSH_AFTER_SECONDS = 1.0
 """Recorded steps are committed at the latest this long after they were recorded (see DbRunHost)."""
+
+
+# Built once (compiled once): the run's writes, as Core statements.
+_INSERT_STEPS = insert(table_of(RunStep))
+_secrets = table_of(Secret)
+_SECRETS_USED = (
+    update(_secrets).where(_secrets.c.id.in_(bindparam("ids", expanding=True))).values(last_used_at=bindparam("now"))
+)
 
 
 def service_host(url: str) -> str | None:
@@ -75,16 +83,12 @@ class DbRunHost:
         self._flushing: asyncio.Task[None] | None = None
         self._policies: dict[str, EgressPolicy] = {}
 
-    async def _credential(self, session: AsyncSession, secret: Secret) -> ResolvedCredential:
+    async def _credential(self, session: AsyncSession, secret: secrets_service.SealedSecret) -> ResolvedCredential:
         ctype = credential_type(secret.type)
         if ctype is None:
             raise CredentialUnavailable(secret.name)
         try:
-            fields = await secrets_service.resolve(
-                session, vault=self.state.vault, workspace_id=secret.workspace_id, secret_id=secret.id
-            )
-        except NotFound:
-            raise CredentialUnavailable(secret.name) from None
+            fields = await secrets_service.open_secret(session, vault=self.state.vault, secret=secret)
         except DecryptionError:
             raise CredentialUndecryptable(secret.name) from None
         return ResolvedCredential(
@@ -97,8 +101,10 @@ class DbRunHost:
 
     async def resolve_credential(self, secret_id: str) -> ResolvedCredential:
         async with self.state.sessions() as session:
-            secret = await session.get(Secret, secret_id)
-            if secret is None or secret.workspace_id != self.run.workspace_id:
+            secret = await secrets_service.sealed_secret(
+                session, workspace_id=self.run.workspace_id, secret_id=secret_id
+            )
+            if secret is None:
                 raise CredentialUnavailable(await self._last_known_name(session, secret_id))
             return await self._credential(session, secret)
 
@@ -119,10 +125,15 @@ class DbRunHost:
 
     async def resolve_secret_by_name(self, name: str) -> ResolvedCredential:
         async with self.state.sessions() as session:
-            secret = await secrets_service.secret_by_name(
+            found = await secrets_service.secret_by_name(
                 session, workspace_id=self.run.workspace_id, name=name, types=HTTP_CREDENTIAL_TYPES
             )
-            if secret is None or secret.workspace_id != self.run.workspace_id:
+            secret = None
+            if found is not None:
+                secret = await secrets_service.sealed_secret(
+                    session, workspace_id=self.run.workspace_id, secret_id=found.id
+                )
+            if secret is None:
                 raise CredentialUnavailable()
             return await self._credential(session, secret)
 
@@ -151,15 +162,10 @@ class DbRunHost:
         # Taken before any await: steps may be recorded meanwhile.
         self._steps, self._audit, self._used, self._effects = [], [], set(), False
         if steps:
-            await session.execute(insert(RunStep), steps)
+            await session.execute(_INSERT_STEPS, steps)
         await audit.add_entries(session, entries)
         if used:
-            await session.execute(
-                update(Secret)
-                .where(Secret.id.in_(sorted(used)))
-                .values(last_used_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
+            await session.execute(_SECRETS_USED, {"ids": sorted(used), "now": utcnow()})
 
     async def _flush(self) -> None:
         async with self._lock:
@@ -252,4 +258,3 @@ class DbRunHost:
 
     async def wait_cancelled(self) -> None:
         await self.canceled.wait()
-

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.audit import service as audit
 from flowvault.auth.models import User
-from flowvault.db.base import new_id, utcnow
+from flowvault.db.base import new_id, table_of, utcnow
 from flowvault.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from flowvault.nodes.base import MIN_SECRET_LENGTH, CredentialType
 from flowvault.nodes.registry import credential_type, credential_types, credential_types_for_node
@@ -145,9 +145,7 @@ async def secrets_version(session: AsyncSession, *, workspace_id: str) -> int:
     return int(await session.scalar(select(Workspace.secrets_version).where(Workspace.id == workspace_id)) or 0)
 
 
-async def secrets_changed_since(
-    session: AsyncSession, *, workspace_id: str, after: int, upto: int
-) -> set[str] | None:
+async def secrets_changed_since(session: AsyncSession, *, workspace_id: str, after: int, upto: int) -> set[str] | None:
     """The ids of the secrets changed by versions ``after + 1 .. upto``, or None when the log does
     not cover them all (pruned, or changed in bulk): then every secret must be read again."""
     rows = (
@@ -332,9 +330,9 @@ async def list_secrets_page(
     if limit is not None and more:
         found = found[:limit]
     counts: dict[str, tuple[int, int]] = {}
-    usage = select(
-        SecretUsage.secret_id, func.count(), func.count(func.distinct(SecretUsage.workflow_id))
-    ).group_by(SecretUsage.secret_id)
+    usage = select(SecretUsage.secret_id, func.count(), func.count(func.distinct(SecretUsage.workflow_id))).group_by(
+        SecretUsage.secret_id
+    )
     if limit is None:  # every secret: one pass over the workspace's usage rows
         usage = usage.where(SecretUsage.workspace_id == workspace_id)
         counts = {sid: (int(n), int(w)) for sid, n, w in (await session.execute(usage)).all()}
@@ -450,22 +448,79 @@ async def delete_secrets_created_by(
     return len(owned)
 
 
-async def resolve(session: AsyncSession, *, vault: Vault, workspace_id: str, secret_id: str) -> dict[str, str]:
-    """Every field of the secret, decrypted: for the engine at the moment of a call, never stored."""
-    secret = await get_secret(session, workspace_id=workspace_id, secret_id=secret_id)
-    data_key = await vault.data_key(session, workspace_id)
+@dataclass(frozen=True)
+class SealedSecret:
+    """A secret as stored, its secret fields still sealed: what a run reads before it opens them."""
+
+    id: str
+    workspace_id: str
+    name: str
+    type: str
+    version: int
+    public_fields: dict[str, Any]
+    sealed: dict[str, bytes]
+
+    def __repr__(self) -> str:
+        return f"SealedSecret(id={self.id!r}, type={self.type!r}, fields={sorted(self.sealed)!r})"
+
+
+_secrets = table_of(Secret)
+_sealed = table_of(SealedField)
+# The run path's read, built once (compiled once): the secret with its sealed fields, in one query.
+_SEALED_SECRET = (
+    select(
+        _secrets.c.name,
+        _secrets.c.type,
+        _secrets.c.version,
+        _secrets.c.public_fields,
+        _sealed.c.field,
+        _sealed.c.ciphertext,
+    )
+    .select_from(_secrets.outerjoin(_sealed, _sealed.c.secret_id == _secrets.c.id))
+    .where(_secrets.c.id == bindparam("secret_id"), _secrets.c.workspace_id == bindparam("workspace_id"))
+)
+
+
+async def sealed_secret(session: AsyncSession, *, workspace_id: str, secret_id: str) -> SealedSecret | None:
+    """The workspace's secret with its sealed fields (one query), or None when it has no such secret."""
+    rows = (await session.execute(_SEALED_SECRET, {"secret_id": secret_id, "workspace_id": workspace_id})).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return SealedSecret(
+        id=secret_id,
+        workspace_id=workspace_id,
+        name=first.name,
+        type=first.type,
+        version=first.version,
+        public_fields=first.public_fields,
+        sealed={row.field: row.ciphertext for row in rows if row.field is not None},
+    )
+
+
+async def open_secret(session: AsyncSession, *, vault: Vault, secret: SealedSecret) -> dict[str, str]:
+    """Every field of the secret, decrypted: for the engine at the moment of a call, never stored.
+    Raises DecryptionError when a field does not open (altered, or its workspace key does not unwrap)."""
+    data_key = await vault.data_key(session, secret.workspace_id)
     values: dict[str, str] = {k: str(v) for k, v in secret.public_fields.items()}
-    rows = await session.scalars(select(SealedField).where(SealedField.secret_id == secret.id))
-    for row in rows.all():
-        values[row.field] = crypto.open_field(
+    for field, blob in secret.sealed.items():
+        values[field] = crypto.open_field(
             data_key,
-            workspace_id=workspace_id,
+            workspace_id=secret.workspace_id,
             secret_id=secret.id,
             version=secret.version,
-            field=row.field,
-            blob=row.ciphertext,
+            field=field,
+            blob=blob,
         )
     return values
+
+
+async def resolve(session: AsyncSession, *, vault: Vault, workspace_id: str, secret_id: str) -> dict[str, str]:
+    """Every field of the workspace's secret, decrypted (NotFound when it has no such secret)."""
+    secret = await sealed_secret(session, workspace_id=workspace_id, secret_id=secret_id)
+    if secret is None:
+        raise NotFound(SECRET_NOT_FOUND)
+    return await open_secret(session, vault=vault, secret=secret)
 
 
 async def workspace_secret_values(

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from flowvault.db.base import utcnow
+from flowvault.db.base import table_of, utcnow
 from flowvault.lru import LRU
 from flowvault.runs.models import Run
 from flowvault.runs.service import queue
@@ -65,17 +65,26 @@ class _TriggerKinds:
 _trigger_kinds = _TriggerKinds()
 
 
+_settings = table_of(WebhookSettings)
+_workflows = table_of(Workflow)
+_webhooks = table_of(Webhook)
+# Built once (compiled once): a hook request's one query.
+_HOOK_TARGET = (
+    select(_webhooks.c.token_hash, _workflows.c.workspace_id, _workflows.c.enabled, _workflows.c.version)
+    .add_columns(*(column.label(f"settings_{column.key}") for column in _settings.c))
+    .select_from(
+        _webhooks.join(_workflows, _workflows.c.id == _webhooks.c.workflow_id).outerjoin(
+            _settings, _settings.c.workspace_id == _workflows.c.workspace_id
+        )
+    )
+    .where(_webhooks.c.workflow_id == bindparam("workflow_id"))
+)
+
+
 async def hook_target(session: AsyncSession, *, vault: Vault, workflow_id: str, token: str) -> HookTarget:
     """Checks the URL (404 for an unknown workflow and a wrong token alike, in constant time) and that
     the workflow accepts hooks now (409). One query in the usual case."""
-    row = (
-        await session.execute(
-            select(Webhook.token_hash, Workflow.workspace_id, Workflow.enabled, Workflow.version, WebhookSettings)
-            .join(Workflow, Workflow.id == Webhook.workflow_id)
-            .outerjoin(WebhookSettings, WebhookSettings.workspace_id == Workflow.workspace_id)
-            .where(Webhook.workflow_id == workflow_id)
-        )
-    ).first()
+    row = (await session.execute(_HOOK_TARGET, {"workflow_id": workflow_id})).first()
     matches = hmac.compare_digest(row.token_hash if row is not None else UNKNOWN_HASH, service.token_hash(token))
     if row is None or not matches:
         raise WebhookNotFound()
@@ -85,7 +94,8 @@ async def hook_target(session: AsyncSession, *, vault: Vault, workflow_id: str, 
     )
     if refused is not None:
         raise refused
-    settings = row.WebhookSettings or service.default_settings(row.workspace_id)
+    stored = {column.key: row._mapping[f"settings_{column.key}"] for column in _settings.c}
+    settings = WebhookSettings(**stored) if stored["workspace_id"] else service.default_settings(row.workspace_id)
     signing_key = await service.open_signing_key(session, vault, settings) if settings.hmac_required else None
     if settings.hmac_required and signing_key is None:
         raise WebhookInactive(

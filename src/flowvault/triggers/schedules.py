@@ -32,13 +32,23 @@ def spec_of(workflow: Workflow) -> ScheduleSpec | None:
 
 
 def spec_to_json(spec: ScheduleSpec) -> dict[str, Any]:
-    return {"start": spec.start.isoformat(), "timezone": spec.timezone, "every": spec.every, "unit": spec.unit,
-            "cron": spec.cron}
+    return {
+        "start": spec.start.isoformat(),
+        "timezone": spec.timezone,
+        "every": spec.every,
+        "unit": spec.unit,
+        "cron": spec.cron,
+    }
 
 
 def spec_from_json(stored: dict[str, Any]) -> ScheduleSpec:
-    return ScheduleSpec(start=datetime.fromisoformat(stored["start"]), timezone=stored["timezone"],
-                        every=stored["every"], unit=stored["unit"], cron=stored["cron"])
+    return ScheduleSpec(
+        start=datetime.fromisoformat(stored["start"]),
+        timezone=stored["timezone"],
+        every=stored["every"],
+        unit=stored["unit"],
+        cron=stored["cron"],
+    )
 
 
 async def sync_schedule(session: AsyncSession, workflow: Workflow, *, now: datetime) -> None:
@@ -56,8 +66,15 @@ async def sync_schedule(session: AsyncSession, workflow: Workflow, *, now: datet
         return
     next_fire_at = next_fire_after(spec, now)
     if row is None:
-        session.add(Schedule(workflow_id=workflow.id, workspace_id=workflow.workspace_id, spec=stored,
-                             next_fire_at=next_fire_at, skipped_ticks=0))
+        session.add(
+            Schedule(
+                workflow_id=workflow.id,
+                workspace_id=workflow.workspace_id,
+                spec=stored,
+                next_fire_at=next_fire_at,
+                skipped_ticks=0,
+            )
+        )
         return
     row.spec = stored
     row.next_fire_at = next_fire_at

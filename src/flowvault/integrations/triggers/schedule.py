@@ -22,10 +22,17 @@ class ScheduleConfig(NodeConfig):
     timezone: str = Field(default="UTC", title="Time zone", description="An IANA name, e.g. Europe/Berlin")
     repeat: Literal["interval", "cron"] = Field(default="interval", title="Repeat")
     every: int = Field(default=1, ge=1, le=100_000, title="Every")
-    unit: Unit = Field(default="days", title="Unit", description="Minutes and hours are elapsed time; days and "
-                       "weeks keep the wall-clock time across DST changes")
-    cron: str = Field(default="", max_length=200, title="Cron expression",
-                      description="Five fields (minute hour day month weekday), in the time zone above")
+    unit: Unit = Field(
+        default="days",
+        title="Unit",
+        description="Minutes and hours are elapsed time; days and weeks keep the wall-clock time across DST changes",
+    )
+    cron: str = Field(
+        default="",
+        max_length=200,
+        title="Cron expression",
+        description="Five fields (minute hour day month weekday), in the time zone above",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -73,5 +80,6 @@ class ScheduleTrigger(NodeType):
 
     async def run(self, ctx: NodeContext, config: ScheduleConfig) -> NodeResult:
         # A run started by hand has no schedule times; the scheduler's runs carry both.
-        return NodeResult(output={"scheduled_for": ctx.run_input.get("scheduled_for"),
-                                  "fired_at": ctx.run_input.get("fired_at")})
+        return NodeResult(
+            output={"scheduled_for": ctx.run_input.get("scheduled_for"), "fired_at": ctx.run_input.get("fired_at")}
+        )

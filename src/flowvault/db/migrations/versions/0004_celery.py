@@ -22,9 +22,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column(
-        "runs", sa.Column("heartbeat_at", flowvault.db.base.UTCDateTime(timezone=True), nullable=True)
-    )
+    op.add_column("runs", sa.Column("heartbeat_at", flowvault.db.base.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
