@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from ipaddress import IPv4Address
 
 import idna
@@ -57,8 +58,10 @@ def normalize_host(host: str) -> str:
     return text
 
 
+@lru_cache(maxsize=1024)
 def normalize_pattern(pattern: str) -> str:
-    """The normal form of an allowlist entry: a host, an IP address, or ``*.domain``."""
+    """The normal form of an allowlist entry: a host, an IP address, or ``*.domain``. Kept (bounded):
+    every request with a credential checks its host binding's patterns (invalid ones raise, uncached)."""
     text = pattern.strip()
     if text.startswith("*."):
         suffix = normalize_host(text[2:])

@@ -63,13 +63,11 @@ class CredentialType:
     hosts: HostBinding
     description: str = ""
     field_specs: tuple[FieldSpec, ...] = field(init=False)
+    secret_field_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "field_specs", tuple(_field_specs(self.fields)))
-
-    @property
-    def secret_field_names(self) -> tuple[str, ...]:
-        return tuple(spec.name for spec in self.field_specs if spec.secret)
+        object.__setattr__(self, "secret_field_names", tuple(s.name for s in self.field_specs if s.secret))
 
 
 def _field_specs(model: type[CredentialFields]) -> list[FieldSpec]:

@@ -59,7 +59,8 @@ def credential_types() -> dict[str, CredentialType]:
 
 
 def credential_type(key: str) -> CredentialType | None:
-    return credential_types().get(key)
+    load_integrations()
+    return _credential_types.get(key)
 
 
 def credential_types_for_node(node_type: str) -> list[CredentialType]:
@@ -72,4 +73,5 @@ def node_types() -> dict[str, NodeType]:
 
 
 def node_type(key: str) -> NodeType | None:
-    return node_types().get(key)
+    load_integrations()
+    return _node_types.get(key)
