@@ -24,7 +24,7 @@ from flowvault.bootstrap import open_state
 from flowvault.config import Settings
 from flowvault.db.engine import sync_url
 from flowvault.runs.models import Run
-from flowvault.runs.service import claim_next, queue_run
+from flowvault.runs.service import CLAIM_WINDOW, claim_batch, claim_next, queue_run
 from flowvault.workflows.models import Workflow
 from tests.conftest import Actor, join, sign_up
 
@@ -396,3 +396,34 @@ def test_concurrent_claimers_never_exceed_the_limit(settings: Settings) -> None:
 
     claimed = asyncio.run(scenario())
     assert sum(run is not None for run in claimed) == 2
+
+
+def test_a_backlog_in_a_full_workspace_holds_up_no_other_workspace(settings: Settings) -> None:
+    """More queued runs of a workspace at its limit than the claim looks at (CLAIM_WINDOW), all older
+    than another workspace's run: that run is still claimed, and none of the full workspace's."""
+    with TestClient(create_app(settings)) as client:
+        busy = sign_up(client, "busy@example.com")
+        set_concurrency(busy, 1)
+        busy_workflow = delay_workflow(busy)
+        other = sign_up(client, "other@example.com")
+        other_workflow = delay_workflow(other)
+
+    async def scenario() -> tuple[list[str], str]:
+        state = await open_state(settings)
+        try:
+            async with state.sessions() as session:
+                workflow = await session.get(Workflow, busy_workflow)
+                waiting = await session.get(Workflow, other_workflow)
+                assert workflow is not None and waiting is not None
+                for _ in range(CLAIM_WINDOW + 10):
+                    await queue_run(session, workflow=workflow, trigger="manual", run_input={}, actor_id=None)
+                first = await claim_batch(session, 1)  # the busy workspace is now at its limit
+                assert [claim.run.workflow_id for claim in first] == [busy_workflow]
+                newest = await queue_run(session, workflow=waiting, trigger="manual", run_input={}, actor_id=None)
+                claimed = await claim_batch(session, 3)
+            return [claim.run.id for claim in claimed], newest.id
+        finally:
+            await state.engine.dispose()
+
+    claimed, newest = asyncio.run(scenario())
+    assert claimed == [newest]

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +43,20 @@ def _running_in(workspace_id: Any) -> Any:
     )
 
 
+def _full_workspaces(settings: Table) -> Select[Any]:
+    """The workspaces running as many runs as their limit allows. Counted once per claim: a count per
+    candidate run would read every index entry of the workspace's running runs again, dead ones too
+    on PostgreSQL (each run passes through "running"), for each of the window's rows."""
+    limits = settings.alias("limits")
+    return (
+        select(_running.c.workspace_id)
+        .select_from(_running.outerjoin(limits, limits.c.workspace_id == _running.c.workspace_id))
+        .where(_running.c.status == "running")
+        .group_by(_running.c.workspace_id, limits.c.concurrency)
+        .having(func.count() >= func.coalesce(limits.c.concurrency, DEFAULT_CONCURRENCY))
+    )
+
+
 @cache
 def _claim_window(lock_rows: bool, size: int) -> Select[Any]:
     """The oldest queued runs of workspaces under their limit (a long backlog in a full workspace holds
@@ -58,10 +72,7 @@ def _claim_window(lock_rows: bool, size: int) -> Select[Any]:
                 settings, settings.c.workspace_id == _runs.c.workspace_id
             )
         )
-        .where(
-            _runs.c.status == "queued",
-            _running_in(_runs.c.workspace_id) < func.coalesce(settings.c.concurrency, DEFAULT_CONCURRENCY),
-        )
+        .where(_runs.c.status == "queued", _runs.c.workspace_id.not_in(_full_workspaces(settings)))
         .order_by(_runs.c.queued_at)
         .limit(size)
     )
