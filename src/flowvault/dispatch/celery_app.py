@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -84,14 +85,31 @@ class Wakeup:
         self._pool.shutdown(wait=True)
 
 
+class StaleSweep:
+    """When this process last looked for runs whose lease expired. Leases expire in whole lease
+    periods, so a few looks per period are enough: per process, not per wake-up (a wake-up comes with
+    every queued run)."""
+
+    def __init__(self, lease_seconds: float) -> None:
+        self.every = lease_seconds / 3
+        self.last = -math.inf
+
+    def due(self, now: float) -> bool:
+        if now - self.last < self.every:
+            return False
+        self.last = now
+        return True
+
+
 class _Process:
-    """One worker child process: its event loop and application state."""
+    """One worker child process: its event loop, application state and stale-lease sweep."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.state: AppState = self.loop.run_until_complete(open_state(settings))
+        self.sweep = StaleSweep(settings.run_lease_seconds)
 
     def close(self) -> None:
         self.loop.run_until_complete(self.state.egress.aclose())
@@ -99,20 +117,20 @@ class _Process:
         self.loop.close()
 
 
-async def drain(state: AppState, *, budget_seconds: float = DRAIN_BUDGET_SECONDS) -> bool:
+async def drain(
+    state: AppState, *, budget_seconds: float = DRAIN_BUDGET_SECONDS, sweep: StaleSweep | None = None
+) -> bool:
     """Claims and executes runs until none is claimable (False) or ``budget_seconds`` have passed (True:
     there may be more; the caller sends another wake-up, so a warm shutdown waits at most this long)."""
     settings = state.settings
     loop = asyncio.get_running_loop()
     stop_at = loop.time() + budget_seconds
+    sweep = sweep or StaleSweep(settings.run_lease_seconds)
     watch = asyncio.create_task(state.cancels.run(state.sessions))
-    reclaimed_at = -math.inf
     try:
         while loop.time() < stop_at:
             async with state.sessions() as session:
-                # Leases expire in whole lease periods: looking for expired ones a few times a period is enough.
-                if loop.time() - reclaimed_at >= settings.run_lease_seconds / 3:
-                    reclaimed_at = loop.time()
+                if sweep.due(time.monotonic()):
                     await reclaim_stale(
                         session, lease_seconds=settings.run_lease_seconds, max_attempts=settings.max_run_attempts
                     )
@@ -138,7 +156,7 @@ def worker_app(settings: Settings) -> Celery:
         current = process.get("p")
         if current is None:  # solo pool: no child process was initialised
             current = process["p"] = _Process(settings)
-        if current.loop.run_until_complete(drain(current.state)):
+        if current.loop.run_until_complete(drain(current.state, sweep=current.sweep)):
             app.send_task(WAKE_TASK)
 
     @signals.worker_process_init.connect(weak=False)
