@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -83,7 +84,13 @@ def run_celery(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, A
     return celery
 
 
+def _exit_on_sigterm(signum: int, _frame: Any) -> None:
+    """SIGTERM unwinds like Ctrl-C: every benchmark stops the servers it started (by PID) on the way out."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small N and sizes, for development")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
