@@ -79,12 +79,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="collapsed stacks file (default: a temporary file)")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--gil", action="store_true", help="sample only the thread holding the GIL")
+    parser.add_argument("--rate", type=int, default=100, help="samples per second (py-spy -r)")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     label = (args.experiments.replace(",", "+") or "as-is") + ("-gil" if args.gil else "")
     out = args.out or Path(tempfile.mkdtemp(prefix="flowvault-profile-")) / f"profile-webhook-{label}.txt"
     env = {"BENCH_EXPERIMENTS": args.experiments} if args.experiments else None
-    with recording(out, gil=args.gil) as attach:
+    with recording(out, rate=args.rate, gil=args.gil) as attach:
         figures = bench_flowvault(
             n=args.n, concurrency=20, warmup=40, log_dir=out.parent, env_extra=env, profile=attach,
         )
