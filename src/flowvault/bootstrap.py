@@ -72,8 +72,8 @@ async def verify_all_keys_later(state: AppState) -> None:
     and logs an error naming the problem, e.g. a wrapped key altered in the database."""
     try:
         async with state.sessions() as session:
-            await state.vault.verify_all(session)
+            await state.vault.verify_all(session, at_start=False)
     except KeyringError as exc:
-        log.error("workspace keys check: %s", str(exc).replace("; refusing to start.", "."))
+        log.error("workspace keys check: %s", exc)
     except Exception as exc:  # a database hiccup: the check is advisory
         log.warning("workspace keys check could not run: %s", type(exc).__name__)

@@ -75,8 +75,10 @@ class Vault:
                 "refusing to start."
             ) from None
 
-    async def verify_all(self, session: AsyncSession) -> int:
-        """Unwraps every stored workspace key; raises KeyringError naming what is wrong."""
+    async def verify_all(self, session: AsyncSession, *, at_start: bool = True) -> int:
+        """Unwraps every stored workspace key; raises KeyringError naming what is wrong (saying that the
+        start is refused when ``at_start``; the check after a start only reports)."""
+        ending = "; refusing to start." if at_start else "."
         rows = (await session.scalars(select(WorkspaceKey))).all()
         missing: set[str] = set()
         failed = 0
@@ -92,13 +94,13 @@ class Vault:
             raise KeyringError(
                 f"The configured master keys ({self.keyring.source}) do not include key id(s) "
                 f"{', '.join(sorted(missing))}, which wrap stored workspace keys. Configure the key file or "
-                "FLOWVAULT_MASTER_KEYS that holds them; refusing to start."
+                f"FLOWVAULT_MASTER_KEYS that holds them{ending}"
             )
         if failed:
             raise KeyringError(
                 f"{failed} stored workspace key(s) cannot be unwrapped with the configured master keys "
                 f"({self.keyring.source}): the key with the same id is a different key. Restore the right "
-                "key file or FLOWVAULT_MASTER_KEYS; refusing to start."
+                f"key file or FLOWVAULT_MASTER_KEYS{ending}"
             )
         return len(rows)
 
