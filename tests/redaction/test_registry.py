@@ -52,3 +52,24 @@ def test_registration_is_thread_safe() -> None:
     for thread in threads:
         thread.join()
     assert errors == [] and len(registry) == 0 and not registry.combined()
+
+
+def test_runs_sharing_one_redactor_do_not_rebuild_the_combination() -> None:
+    registry = SecretRegistry()
+    shared = Redactor([("api", "shared-secret-value")])
+    tokens = [registry.register(shared) for _ in range(3)]
+    combined = registry.combined()
+    assert combined.redact("x shared-secret-value") == "x [REDACTED:api]"
+    registry.unregister(tokens.pop())
+    registry.register(Redactor.empty())  # a run without credentials
+    tokens.append(registry.register(shared))
+    assert registry.combined() is combined  # the same distinct redactors: kept
+    other = registry.register(Redactor([("db", "other-secret-value")]))
+    both = registry.combined()
+    assert both is not combined
+    assert both.redact("shared-secret-value other-secret-value") == "[REDACTED:api] [REDACTED:db]"
+    registry.unregister(other)
+    assert registry.combined().redact("other-secret-value") == "other-secret-value"
+    for token in tokens:
+        registry.unregister(token)
+    assert not registry.combined()

@@ -44,15 +44,19 @@ async def _unless_canceled(work: Coroutine[Any, Any, NodeResult], host: RunHost)
     """Runs the node, stopping it (task cancellation) if the run is canceled meanwhile."""
     node = asyncio.ensure_future(work)
     watch = asyncio.ensure_future(host.wait_cancelled())
+    watch.add_done_callback(lambda _: node.cancel())
     try:
-        await asyncio.wait((node, watch), return_when=asyncio.FIRST_COMPLETED)
-        if node.done():
-            return node.result()
-        raise _Canceled()
+        return await node
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if watch.done() and not watch.cancelled() and not (current is not None and current.cancelling()):
+            raise _Canceled() from None  # the run was canceled, not this task
+        raise
     finally:
-        node.cancel()
         watch.cancel()
-        await asyncio.gather(node, watch, return_exceptions=True)
+        if not node.done():  # this task was cancelled while the node ran: the node stops with it
+            node.cancel()
+            await asyncio.gather(node, return_exceptions=True)
 
 
 def secret_fields(credential: ResolvedCredential) -> tuple[str, ...]:
