@@ -193,6 +193,13 @@ def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
         table.append(("1c Celery, 1 worker", f"completed runs/s, N={one['n']}, 1 worker x {k} processes, {pin}"
                       f"{_unfinished(one)}", _num(one["completed_per_s"], 1), ref_label, _num(ratio),
                       f"≥ 0.8 x embedded per core: {_verdict(None if math.isnan(ratio) else ratio >= 0.8)}"))
+        if emb_pg:  # the executor's own cost: the same database on both sides
+            same_db = _ratio(one["completed_per_s"], emb_pg["completed_per_s"])
+            verdict = _verdict(None if math.isnan(same_db) else same_db >= 0.8)
+            reference = f"embedded on PostgreSQL {_num(emb_pg['completed_per_s'], 1)}"
+            figure = "completed runs/s against embedded on the same PostgreSQL"
+            table.append(("", figure, _num(one["completed_per_s"], 1), reference, _num(same_db),
+                          f"≥ 0.8 (same database): {verdict}"))
         table += detail(one)
         table.append(("", "cores the worker kept busy (CPU s / completion span)", _num(one.get("worker_cores_busy")),
                       "", "", "1.0 = its core saturated"))
