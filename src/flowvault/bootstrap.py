@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flowvault.config import Settings
 from flowvault.db import migrate
-from flowvault.db.engine import make_engine, make_sessionmaker
+from flowvault.db.engine import make_engine, make_read_sessionmaker, make_sessionmaker
 from flowvault.deps import AppState
 from flowvault.errors import ConfigurationError, KeyringError
 from flowvault.secrets.keyring import load_keyring
@@ -64,7 +64,9 @@ async def open_state(settings: Settings, *, create_key_file: bool = False) -> Ap
     except BaseException:
         await engine.dispose()
         raise
-    return AppState(settings=settings, engine=engine, sessions=sessions, vault=vault)
+    return AppState(
+        settings=settings, engine=engine, sessions=sessions, reads=make_read_sessionmaker(engine), vault=vault
+    )
 
 
 async def verify_all_keys_later(state: AppState) -> None:

@@ -37,6 +37,8 @@ class AppState:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    reads: async_sessionmaker[AsyncSession]
+    """Sessions that only read, without a transaction around them (``db.engine.make_read_sessionmaker``)."""
     vault: Vault
     run_queued: Callable[[], None] = field(default=_nothing)
     """Called after a run is queued, to wake the dispatcher."""

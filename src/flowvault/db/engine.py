@@ -38,6 +38,15 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for a few reads that need no transaction around them (the run path's lookups). On
+    PostgreSQL their connection is in autocommit: no BEGIN and ROLLBACK round trips around one SELECT.
+    SQLite begins a transaction only before a write anyway, so there they are ordinary sessions."""
+    if engine.dialect.name == "sqlite":
+        return make_sessionmaker(engine)
+    return make_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with factory() as session:
         yield session

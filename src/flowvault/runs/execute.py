@@ -30,7 +30,7 @@ class GraphCache:
         graph = self._graphs.get((workflow_id, version))
         if graph is not None:
             return graph
-        async with state.sessions() as session:
+        async with state.reads() as session:
             stored = await session.scalar(
                 select(Workflow.graph).where(Workflow.id == workflow_id, Workflow.version == version)
             )
@@ -48,7 +48,7 @@ async def _graph(state: AppState, workflow_id: str, version: int | None) -> Grap
         graph = await graphs.get(state, workflow_id, version)
         if graph is not None:
             return graph
-        async with state.sessions() as session:
+        async with state.reads() as session:
             version = await session.scalar(select(Workflow.version).where(Workflow.id == workflow_id))
     return None
 

@@ -100,7 +100,7 @@ class DbRunHost:
         )
 
     async def resolve_credential(self, secret_id: str) -> ResolvedCredential:
-        async with self.state.sessions() as session:
+        async with self.state.reads() as session:
             secret = await secrets_service.sealed_secret(
                 session, workspace_id=self.run.workspace_id, secret_id=secret_id
             )
@@ -124,7 +124,7 @@ class DbRunHost:
         return str(name) if name else None
 
     async def resolve_secret_by_name(self, name: str) -> ResolvedCredential:
-        async with self.state.sessions() as session:
+        async with self.state.reads() as session:
             found = await secrets_service.secret_by_name(
                 session, workspace_id=self.run.workspace_id, name=name, types=HTTP_CREDENTIAL_TYPES
             )
