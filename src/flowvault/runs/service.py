@@ -34,7 +34,7 @@ _INSERT_RUN = insert(_runs)
 
 
 def _running_in(workspace_id: Any) -> Any:
-    """How many runs of the workspace (an id, or a column to correlate with) are running."""
+    """How many runs of the workspace (given as a bind parameter) are running."""
     return (
         select(func.count())
         .select_from(_running)
