@@ -3,8 +3,9 @@ run in this process by the real ``Executor`` against the fake upstream (a real l
 the real guarded client).
 
 The host is ``MemoryHost``: steps, audit entries and blocked requests are kept in lists instead of
-the database, and ``resolve_credential`` opens an AESGCM-sealed field with the real crypto, as the
-database host does after reading the row. So the figure isolates what a credential adds to a run in
+the database, and ``resolve_credential`` opens an AESGCM-sealed field through the vault's
+``UnwrappedKey``, as the database host does after reading the row (the key held in memory, with
+what it opened, as the vault holds it). So the figure isolates what a credential adds to a run in
 the engine — decrypt, redactor build and registration, header injection, the host binding check and
 redacting the step with a non-empty redactor — and leaves out the two database statements and the
 audit row the database host adds (counted in docs/PERFORMANCE.md). Runs go one at a time, the two
@@ -14,6 +15,7 @@ median CPU time per run (this process's), the steadiest figure on a shared machi
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
 import time
 from datetime import UTC, datetime
@@ -28,6 +30,7 @@ from flowvault.engine.host import CredentialUnavailable
 from flowvault.engine.records import RunOutcome, StepRecord
 from flowvault.nodes.sdk import HttpClient, NodeType, ResolvedCredential
 from flowvault.secrets import crypto
+from flowvault.secrets.vault import UnwrappedKey
 from flowvault.workflows.schemas import Graph
 
 WORKSPACE = "ws-bench"
@@ -39,7 +42,7 @@ class MemoryHost:
 
     def __init__(self, client: GuardedClient, data_key: bytes, sealed: bytes) -> None:
         self.client = client
-        self.data_key = data_key
+        self.key = UnwrappedKey(WORKSPACE, data_key, expires=math.inf)
         self.sealed = sealed
         self.steps: list[StepRecord] = []
         self.audit: list[tuple[str, str, str]] = []
@@ -49,9 +52,7 @@ class MemoryHost:
     async def resolve_credential(self, secret_id: str) -> ResolvedCredential:
         if secret_id != SECRET_ID:
             raise CredentialUnavailable()
-        token = crypto.open_field(
-            self.data_key, workspace_id=WORKSPACE, secret_id=SECRET_ID, version=1, field="token", blob=self.sealed
-        )
+        token = self.key.open_field(secret_id=SECRET_ID, version=1, field="token", blob=self.sealed)
         return ResolvedCredential(
             id=SECRET_ID, name="Upstream API", type="http_bearer", fields={"token": token}, hosts=(UPSTREAM_HOST,)
         )
@@ -92,8 +93,9 @@ class MemoryHost:
 
 async def _measure(runs: int, upstream_url: str, token: str) -> dict[str, Any]:
     data_key = crypto.new_data_key()
-    sealed = crypto.seal_field(data_key, workspace_id=WORKSPACE, secret_id=SECRET_ID, version=1, field="token",
-                               value=token)
+    sealed = crypto.seal_field(
+        data_key, workspace_id=WORKSPACE, secret_id=SECRET_ID, version=1, field="token", value=token
+    )
     graphs = {
         "with": Graph.model_validate(webhook_graph(upstream_url, SECRET_ID)),
         "without": Graph.model_validate(webhook_graph(upstream_url.replace("/hook", "/open"), None)),

@@ -17,6 +17,7 @@ from flowvault.config import Settings
 from flowvault.db.models import WorkspaceKey
 from flowvault.deps import AppState
 from flowvault.errors import DecryptionError, KeyringError
+from flowvault.secrets import crypto
 from flowvault.secrets.keyring import KeyRing, append_key
 from flowvault.secrets.vault import Vault
 from flowvault.workspaces.models import Workspace
@@ -94,5 +95,31 @@ def test_cached_data_key_expires(settings: Settings) -> None:
             now[0] = 11.0
             with pytest.raises(DecryptionError):
                 await vault.data_key(session, ids[0])
+
+    run(scenario, settings)
+
+
+def test_what_a_key_opened_goes_with_the_key(settings: Settings) -> None:
+    ids = run(lambda s: make_workspaces(s, 2), settings)
+    now = [0.0]
+
+    async def scenario(state: AppState) -> None:
+        vault = Vault(keyring=state.vault.keyring, cache_seconds=10, clock=lambda: now[0])
+        async with state.sessions() as session:
+            first = await vault.unwrapped(session, ids[0])
+            other = await vault.unwrapped(session, ids[1])
+            blob = crypto.seal_field(
+                first.key, workspace_id=ids[0], secret_id="s1", version=1, field="token", value="canary-held-value"
+            )
+            assert first.open_field(secret_id="s1", version=1, field="token", blob=blob) == "canary-held-value"
+            assert await vault.unwrapped(session, ids[0]) is first, "held, with what it opened"
+
+            now[0] = 11.0
+            again = await vault.unwrapped(session, ids[0])
+            assert again is not first and again.key == first.key, "unwrapped anew: nothing opened is carried over"
+            assert other.workspace_id not in vault._cache, "an expired key is dropped when another is held"
+
+            vault.forget(ids[0])
+            assert await vault.unwrapped(session, ids[0]) is not again
 
     run(scenario, settings)

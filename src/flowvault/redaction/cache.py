@@ -3,20 +3,21 @@ building the automaton costs more than the rest of the engine's work for a crede
 docs/PERFORMANCE.md). SPEC §12: "a compiled multi-pattern automaton per run (or per workspace key
 version), built once".
 
-A bounded, expiring map from a keyed BLAKE2b digest of the inputs to what was built from them. The
-key is random per process, so the digests say nothing outside it; entries expire like the
-workspace keys do (``TTL_SECONDS``) and at most ``MAX_ENTRIES`` are kept (least recently used go
-first). A rotated value is a different input, so it never meets the old entry.
+A bounded, expiring map from the inputs to what was built from them. The inputs are secret values,
+and what is built from them (a redactor) holds them anyway, as its patterns: keying by them keeps
+nothing in memory that the entry does not already hold, and key and entry go together. Entries
+expire like the workspace keys do (``TTL_SECONDS``) and at most ``MAX_ENTRIES`` are kept (least
+recently used go first). A rotated value is a different input, so it never meets the old entry.
+Keying by the inputs themselves (not a digest of them) makes a lookup one tuple hash: the strings
+of a resolved credential are the same objects run after run, and keep their hash.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -32,23 +33,15 @@ class BuildCache(Generic[T]):
         self.ttl = ttl
         self.max_entries = max_entries
         self.clock = clock
-        self._key = os.urandom(32)
         self._lock = threading.Lock()
-        self._entries: OrderedDict[bytes, tuple[float, T]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[float, T]] = OrderedDict()
 
-    def digest(self, *sections: Iterable[tuple[str, str]]) -> bytes:
-        """Order-sensitive and unambiguous: every string is length-prefixed, every section marked."""
-        digest = hashlib.blake2b(key=self._key, digest_size=32)
-        for section in sections:
-            digest.update(b"\xff")
-            for pair in section:
-                for text in pair:
-                    raw = text.encode("utf-8", "surrogatepass")
-                    digest.update(len(raw).to_bytes(8, "big"))
-                    digest.update(raw)
-        return digest.digest()
+    @staticmethod
+    def key(*sections: Iterable[tuple[str, str]]) -> Hashable:
+        """Order-sensitive and unambiguous: the sections' pairs as tuples, each section its own."""
+        return tuple(tuple(section) for section in sections)
 
-    def get_or_build(self, key: bytes, build: Callable[[], T]) -> T:
+    def get_or_build(self, key: Hashable, build: Callable[[], T]) -> T:
         now = self.clock()
         with self._lock:
             found = self._entries.get(key)

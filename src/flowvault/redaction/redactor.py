@@ -58,7 +58,7 @@ class Redactor:
         secrets, extra = list(secrets), list(extra)
         if len(secrets) + len(extra) > CACHED_MAX_INPUTS:
             return cls(secrets, extra)
-        return _BUILT.get_or_build(_BUILT.digest(secrets, extra), lambda: cls(secrets, extra))
+        return _BUILT.get_or_build(_BUILT.key(secrets, extra), lambda: cls(secrets, extra))
 
     @classmethod
     def empty(cls) -> Redactor:

@@ -501,17 +501,10 @@ async def sealed_secret(session: AsyncSession, *, workspace_id: str, secret_id: 
 async def open_secret(session: AsyncSession, *, vault: Vault, secret: SealedSecret) -> dict[str, str]:
     """Every field of the secret, decrypted: for the engine at the moment of a call, never stored.
     Raises DecryptionError when a field does not open (altered, or its workspace key does not unwrap)."""
-    data_key = await vault.data_key(session, secret.workspace_id)
+    key = await vault.unwrapped(session, secret.workspace_id)
     values: dict[str, str] = {k: str(v) for k, v in secret.public_fields.items()}
     for field, blob in secret.sealed.items():
-        values[field] = crypto.open_field(
-            data_key,
-            workspace_id=secret.workspace_id,
-            secret_id=secret.id,
-            version=secret.version,
-            field=field,
-            blob=blob,
-        )
+        values[field] = key.open_field(secret_id=secret.id, version=secret.version, field=field, blob=blob)
     return values
 
 

@@ -1,5 +1,10 @@
 """Workspace data keys: created with the workspace, unwrapped on demand and kept in memory for a
-bounded time (never written anywhere unwrapped), re-wrapped by master-key rotation."""
+bounded time (never written anywhere unwrapped), re-wrapped by master-key rotation.
+
+While a key is held, the fields it opened are held with it (``UnwrappedKey.open_field``): a run
+resolves the same credential as the run before it, and opening a field again costs more than the
+rest of resolving it. What a key opened is dropped with the key (on expiry or ``forget``), so no
+plaintext outlives the key that can produce it."""
 
 from __future__ import annotations
 
@@ -16,13 +21,61 @@ from flowvault.secrets import crypto
 from flowvault.secrets.keyring import KeyRing
 from flowvault.secrets.models import WorkspaceKey
 
+OPENED_PER_KEY = 1024
+"""Opened fields held per workspace key; beyond it, the longest held goes first."""
+
+
+class UnwrappedKey:
+    """A workspace's data key while it is held in memory, and the fields it opened meanwhile.
+
+    An opened field is held under everything that went into opening it (secret id, version, field
+    and the sealed bytes themselves), so a hit is exactly what decrypting again would return: a
+    changed or swapped ciphertext is a different entry, and fails to open like it always did."""
+
+    __slots__ = ("_cipher", "_opened", "expires", "key", "workspace_id")
+
+    def __init__(self, workspace_id: str, key: bytes, expires: float) -> None:
+        self.workspace_id = workspace_id
+        self.key = key
+        self.expires = expires
+        self._cipher = crypto.cipher(key)
+        self._opened: dict[tuple[str, int, str, bytes], str] = {}
+
+    def __repr__(self) -> str:
+        return f"UnwrappedKey(workspace_id={self.workspace_id!r})"
+
+    def open_field(self, *, secret_id: str, version: int, field: str, blob: bytes) -> str:
+        held = (secret_id, version, field, blob)
+        value = self._opened.get(held)
+        if value is None:
+            value = crypto.open_field(
+                self._cipher,
+                workspace_id=self.workspace_id,
+                secret_id=secret_id,
+                version=version,
+                field=field,
+                blob=blob,
+            )
+            if len(self._opened) >= OPENED_PER_KEY:
+                del self._opened[next(iter(self._opened))]
+            self._opened[held] = value
+        return value
+
 
 @dataclass
 class Vault:
     keyring: KeyRing
     cache_seconds: float = 300.0
     clock: Callable[[], float] = time.monotonic
-    _cache: dict[str, tuple[bytes, float]] = field(default_factory=dict, repr=False)
+    _cache: dict[str, UnwrappedKey] = field(default_factory=dict, repr=False)
+
+    def _hold(self, workspace_id: str, data_key: bytes) -> UnwrappedKey:
+        """Holds the key until ``cache_seconds`` from now; keys already past their time are dropped."""
+        now = self.clock()
+        for expired in [ws for ws, held in self._cache.items() if held.expires <= now]:
+            del self._cache[expired]
+        held = self._cache[workspace_id] = UnwrappedKey(workspace_id, data_key, now + self.cache_seconds)
+        return held
 
     async def create_workspace_key(self, session: AsyncSession, workspace_id: str) -> None:
         data_key = crypto.new_data_key()
@@ -33,18 +86,19 @@ class Vault:
         key_id = self.keyring.primary_id
         wrapped = crypto.wrap_data_key(self.keyring.primary, key_id, workspace_id, data_key)
         session.add(WorkspaceKey(workspace_id=workspace_id, master_key_id=key_id, wrapped_key=wrapped))
-        self._cache[workspace_id] = (data_key, self.clock() + self.cache_seconds)
+        self._hold(workspace_id, data_key)
 
-    async def data_key(self, session: AsyncSession, workspace_id: str) -> bytes:
-        cached = self._cache.get(workspace_id)
-        if cached is not None and cached[1] > self.clock():
-            return cached[0]
+    async def unwrapped(self, session: AsyncSession, workspace_id: str) -> UnwrappedKey:
+        held = self._cache.get(workspace_id)
+        if held is not None and held.expires > self.clock():
+            return held
         row = await session.get(WorkspaceKey, workspace_id)
         if row is None:
             raise DecryptionError()
-        data_key = self.unwrap(row)
-        self._cache[workspace_id] = (data_key, self.clock() + self.cache_seconds)
-        return data_key
+        return self._hold(workspace_id, self.unwrap(row))
+
+    async def data_key(self, session: AsyncSession, workspace_id: str) -> bytes:
+        return (await self.unwrapped(session, workspace_id)).key
 
     def unwrap(self, row: WorkspaceKey) -> bytes:
         master = self.keyring.get(row.master_key_id)

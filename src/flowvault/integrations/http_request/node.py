@@ -75,8 +75,11 @@ class HttpRequest(NodeType):
         return (AUTH_TYPES[config.auth],) if config.auth in AUTH_TYPES else ()
 
     async def run(self, ctx: NodeContext, config: HttpRequestConfig) -> NodeResult:
-        headers = httpx.Headers(config.headers)  # case-insensitive: auth and defaults replace, never duplicate
-        headers.update(_authorization(config, ctx))
+        auth = _authorization(config, ctx)
+        replaced = {name.lower() for name in auth}  # case-insensitive: auth replaces, never duplicates
+        headers = httpx.Headers(
+            [*((k, v) for k, v in config.headers.items() if k.lower() not in replaced), *auth.items()]
+        )
         body = config.body
         content: str | None = None
         payload: Any = None
