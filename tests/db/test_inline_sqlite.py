@@ -113,7 +113,7 @@ def test_a_connection_dropped_while_holding_the_gate_gives_it_back(tmp_path: Pat
         dropped = await inline_sqlite.connect(str(tmp_path / "db.sqlite"))
         await dropped.execute("CREATE TABLE t (x INTEGER)")
         await dropped.execute("INSERT INTO t VALUES (1)")  # holds the gate now
-        gate = inline_sqlite._gate(str(tmp_path / "db.sqlite"))
+        gate = inline_sqlite.write_gate(str(tmp_path / "db.sqlite"))
         assert gate.locked()
         del dropped
         gc.collect()

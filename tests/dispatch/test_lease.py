@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import create_engine, insert, select, update
 
 from flowvault.app import create_app
 from flowvault.config import Settings
-from flowvault.db.base import utcnow
+from flowvault.db.base import table_of, utcnow
 from flowvault.db.engine import make_engine, make_sessionmaker, sync_url
+from flowvault.db.writes import Writes, write_transactions
 from flowvault.runs.lease import reclaim_stale
 from flowvault.runs.models import Run, RunStep
 from tests.conftest import Actor, sign_up
@@ -108,14 +109,16 @@ def test_an_attempt_whose_run_was_taken_over_cannot_finish_it(settings: Settings
     async def finish(attempt: int) -> tuple[bool, Any, int]:
         engine = make_engine(settings.resolved_database_url)
         try:
-            async with make_sessionmaker(engine)() as session:
+            async with write_transactions(engine, make_sessionmaker(engine))() as writes:
 
-                async def stale_step(s: Any) -> None:
-                    s.add(RunStep(run_id=run_id, seq=2, node_id="x", node_name="Late", node_type="formatter",
-                                  status="succeeded", credentials=[], logs=[], started_at=utcnow(),
-                                  finished_at=utcnow(), duration_ms=1))
+                async def stale_step(w: Writes) -> None:
+                    await w.executemany(insert(table_of(RunStep)), [
+                        {"run_id": run_id, "seq": 2, "node_id": "x", "node_name": "Late", "node_type": "formatter",
+                         "status": "succeeded", "credentials": [], "logs": [], "started_at": utcnow(),
+                         "finished_at": utcnow(), "duration_ms": 1}
+                    ])
 
-                done = await finish_run(session, run_id=run_id, attempt=attempt,
+                done = await finish_run(writes, run_id=run_id, attempt=attempt,
                                         outcome=RunOutcome("succeeded", None, ["t", "x"]), pending=stale_step)
             async with make_sessionmaker(engine)() as session:
                 run = await session.get(Run, run_id)

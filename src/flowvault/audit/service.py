@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapper
 from flowvault.audit.models import AuditEvent
 from flowvault.auth.models import User
 from flowvault.db.base import table_of, utcnow
+from flowvault.db.writes import Writes
 
 _INSERT_ENTRIES = insert(table_of(AuditEvent))
 
@@ -37,10 +38,9 @@ def entry(
     }
 
 
-async def add_entries(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
+async def add_entries(writes: Writes, entries: list[dict[str, Any]]) -> None:
     """Appends audit events made by ``entry``, in one statement."""
-    if entries:
-        await session.execute(_INSERT_ENTRIES, entries)
+    await writes.executemany(_INSERT_ENTRIES, entries)
 
 
 def record(

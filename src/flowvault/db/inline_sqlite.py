@@ -33,7 +33,7 @@ _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "BEGIN", "CREAT
 _gates: dict[tuple[int, str], tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
 
 
-def _gate(database: str) -> asyncio.Lock:
+def write_gate(database: str) -> asyncio.Lock:
     """The write gate of ``database`` on the running event loop."""
     loop = asyncio.get_running_loop()
     key = (id(loop), database)
@@ -130,7 +130,7 @@ class Connection:
     async def _before(self, sql: str) -> None:
         if self._held is not None or self._conn.in_transaction or not _starts_write(sql):
             return
-        gate = _gate(self._database)
+        gate = write_gate(self._database)
         try:
             await asyncio.wait_for(gate.acquire(), GATE_TIMEOUT_SECONDS)
         except TimeoutError:

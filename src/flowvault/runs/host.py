@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from flowvault.audit import service as audit
 from flowvault.audit.models import AuditEvent
 from flowvault.db.base import table_of, utcnow
+from flowvault.db.writes import Writes
 from flowvault.deps import AppState
 from flowvault.egress import EgressPolicy
 from flowvault.engine.host import BlockedRequest, CredentialUnavailable, CredentialUndecryptable
@@ -36,9 +37,7 @@ FLUSH_AFTER_SECONDS = 1.0
 # Built once (compiled once): the run's writes, as Core statements.
 _INSERT_STEPS = insert(table_of(RunStep))
 _secrets = table_of(Secret)
-_SECRETS_USED = (
-    update(_secrets).where(_secrets.c.id.in_(bindparam("ids", expanding=True))).values(last_used_at=bindparam("now"))
-)
+_SECRET_USED = update(_secrets).where(_secrets.c.id == bindparam("secret_id")).values(last_used_at=bindparam("now"))
 
 
 def service_host(url: str) -> str | None:
@@ -156,16 +155,15 @@ class DbRunHost:
     def now(self) -> datetime:
         return utcnow()
 
-    async def write_pending(self, session: AsyncSession) -> None:
-        """Adds the writes this run still owes to ``session``; the caller commits (after ``settle``)."""
+    async def write_pending(self, writes: Writes) -> None:
+        """Adds the writes this run still owes to a transaction; the caller commits it (after ``settle``)."""
         steps, entries, used = self._steps, self._audit, self._used
         # Taken before any await: steps may be recorded meanwhile.
         self._steps, self._audit, self._used, self._effects = [], [], set(), False
-        if steps:
-            await session.execute(_INSERT_STEPS, steps)
-        await audit.add_entries(session, entries)
-        if used:
-            await session.execute(_SECRETS_USED, {"ids": sorted(used), "now": utcnow()})
+        await writes.executemany(_INSERT_STEPS, steps)
+        await audit.add_entries(writes, entries)
+        now = utcnow()
+        await writes.executemany(_SECRET_USED, [{"secret_id": secret_id, "now": now} for secret_id in sorted(used)])
 
     async def _flush(self) -> None:
         async with self._lock:
@@ -173,9 +171,8 @@ class DbRunHost:
                 return
             steps, entries, used, effects = self._steps, self._audit, self._used, self._effects
             try:
-                async with self.state.sessions() as session:
-                    await self.write_pending(session)
-                    await session.commit()
+                async with self.state.writes() as writes:
+                    await self.write_pending(writes)
             except BaseException:
                 self._steps, self._audit = steps + self._steps, entries + self._audit
                 self._used, self._effects = used | self._used, effects or self._effects

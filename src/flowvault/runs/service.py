@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.db.base import new_id, table_of, utcnow
+from flowvault.db.writes import Writes
 from flowvault.engine.records import RunOutcome, StepRecord
 from flowvault.errors import NotFound, ValidationFailed
 from flowvault.runs.models import BlockedEgress, Run, RunStep
@@ -238,30 +239,26 @@ async def claim_next(session: AsyncSession) -> Run | None:
 
 
 async def finish_run(
-    session: AsyncSession,
+    writes: Writes,
     *,
     run_id: str,
     attempt: int,
     outcome: RunOutcome,
-    pending: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    pending: Callable[[Writes], Awaitable[None]] | None = None,
 ) -> bool:
-    """Records the outcome of ``attempt`` with the rows the run still had to write, in one transaction.
-    False (and nothing written) when another attempt holds the run now: a stalled worker whose lease was
-    taken over must not overwrite the run it lost."""
+    """Records the outcome of ``attempt`` with the rows the run still had to write, in the caller's
+    transaction. False (and nothing written) when another attempt holds the run now: a stalled worker
+    whose lease was taken over must not overwrite the run it lost."""
     target = {"run_id": run_id, "attempt": attempt}
-    finished = await session.execute(
+    finished = await writes.execute(
         _FINISH_RUN,
         {**target, "outcome": outcome.status, "error": outcome.error, "path": outcome.path, "now": utcnow()},
     )
-    if finished.rowcount != 1:  # type: ignore[attr-defined]
-        # A run canceled meanwhile keeps its status, reason and time; record how far it got.
-        canceled = await session.execute(_CANCELED_RUN_PATH, {**target, "path": outcome.path})
-        if canceled.rowcount != 1:  # type: ignore[attr-defined]
-            await session.rollback()
-            return False
+    # A run canceled meanwhile keeps its status, reason and time; record how far it got.
+    if finished != 1 and await writes.execute(_CANCELED_RUN_PATH, {**target, "path": outcome.path}) != 1:
+        return False
     if pending is not None:
-        await pending(session)
-    await session.commit()
+        await pending(writes)
     return True
 
 

@@ -1,0 +1,222 @@
+"""The run path's write transactions (``db.writes``): on a SQLite file straight on sqlite3, elsewhere
+through a session; both store exactly what SQLAlchemy stores, commit at the end of the block, roll
+back when it raises, and take turns with the pooled connections' writers."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import pytest
+from sqlalchemy import bindparam, delete, insert, select, text, update
+
+from flowvault.bootstrap import open_state
+from flowvault.config import Settings
+from flowvault.db.base import table_of
+from flowvault.db.writes import SQLiteWriter, session_transactions
+from flowvault.deps import AppState
+from flowvault.runs.models import Run, RunStep
+from flowvault.workflows.models import Workflow
+from flowvault.workspaces.models import Workspace
+
+T = TypeVar("T")
+STEPS = table_of(RunStep)
+RUNS = table_of(Run)
+INSERT_STEP = insert(STEPS)
+INSERT_RUN = insert(RUNS)
+RUN_STATUS = update(RUNS).where(RUNS.c.id == bindparam("run_id")).values(status="running")
+WHEN = datetime(2026, 11, 27, 23, 5, 6, 789012, tzinfo=UTC)
+
+
+def run(work: Callable[[AppState], Awaitable[T]], settings: Settings) -> T:
+    async def main() -> T:
+        state = await open_state(settings, create_key_file=True)
+        try:
+            return await work(state)
+        finally:
+            await state.engine.dispose()
+
+    return asyncio.run(main())
+
+
+async def a_run(state: AppState) -> str:
+    async with state.sessions() as session:
+        workspace = Workspace(name="w")
+        session.add(workspace)
+        await session.flush()
+        workflow = Workflow(workspace_id=workspace.id, name="wf", graph={"nodes": [], "edges": []})
+        session.add(workflow)
+        await session.flush()
+        run_row = Run(
+            workspace_id=workspace.id, workflow_id=workflow.id, workflow_version=1, trigger="manual", input={}
+        )
+        session.add(run_row)
+        await session.commit()
+        return run_row.id
+
+
+def step(run_id: str, seq: int) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "seq": seq,
+        "node_id": "n",
+        "node_name": 'Ünïcode "quoted" name',
+        "node_type": "http_request",
+        "status": "succeeded",
+        "input": {"url": "https://example.test/?a=1&b=ü", "nested": [1, 2.5, None, True]},
+        "output": {"status": 200, "body": "line\nbreak"},
+        "error": None,
+        "credentials": [{"id": "s", "name": "API"}],
+        "logs": ["one", "two"],
+        "started_at": WHEN,
+        "finished_at": WHEN,
+        "duration_ms": 3,
+    }
+
+
+def test_the_run_path_writes_directly_on_a_sqlite_file(settings: Settings) -> None:
+    async def kind(state: AppState) -> str:
+        return type(getattr(state.writes, "__self__", None)).__name__
+
+    expected = "SQLiteWriter" if settings.is_sqlite else "NoneType"
+    assert run(kind, settings) == expected
+
+
+def test_rows_written_are_the_rows_sqlalchemy_writes(settings: Settings) -> None:
+    """Seq 1 through a session, seq 2 through ``state.writes``: stored alike, read back alike."""
+
+    async def scenario(state: AppState) -> tuple[list[Any], list[dict[str, Any]]]:
+        run_id = await a_run(state)
+        async with session_transactions(state.sessions)() as writes:
+            await writes.executemany(INSERT_STEP, [step(run_id, 1)])
+        async with state.writes() as writes:
+            await writes.executemany(INSERT_STEP, [step(run_id, 2)])
+        async with state.sessions() as session:
+            stored = text(
+                "SELECT CAST(input AS TEXT), CAST(output AS TEXT), CAST(started_at AS TEXT) FROM run_steps "
+                "WHERE run_id = :run_id ORDER BY seq"
+            )
+            raw = [tuple(row) for row in (await session.execute(stored, {"run_id": run_id})).all()]
+            read = (await session.scalars(select(RunStep).where(RunStep.run_id == run_id).order_by(RunStep.seq))).all()
+            return raw, [{**vars(r)} for r in read]
+
+    raw, read = run(scenario, settings)
+    assert raw[0] == raw[1], "the same text in the database"
+    first, second = ({k: v for k, v in r.items() if k not in ("seq", "_sa_instance_state")} for r in read)
+    assert first == second
+    assert second["started_at"] == WHEN and second["input"] == step("", 0)["input"]
+
+
+def test_rowcount_and_commit_at_the_end_of_the_block(settings: Settings) -> None:
+    async def scenario(state: AppState) -> tuple[int, int, str]:
+        run_id = await a_run(state)
+        async with state.writes() as writes:
+            changed = await writes.execute(RUN_STATUS, {"run_id": run_id})
+            unchanged = await writes.execute(RUN_STATUS, {"run_id": "no-such-run"})
+        async with state.sessions() as session:
+            status = await session.scalar(select(Run.status).where(Run.id == run_id))
+        return changed, unchanged, str(status)
+
+    assert run(scenario, settings) == (1, 0, "running")
+
+
+def test_a_block_that_raises_writes_nothing_and_the_next_transaction_goes_ahead(settings: Settings) -> None:
+    async def scenario(state: AppState) -> tuple[int, int]:
+        run_id = await a_run(state)
+        with pytest.raises(RuntimeError, match="half-way"):
+            async with state.writes() as writes:
+                await writes.executemany(INSERT_STEP, [step(run_id, 1)])
+                await writes.execute(RUN_STATUS, {"run_id": run_id})
+                raise RuntimeError("half-way")
+        async with state.sessions() as session:
+            after_failure = len((await session.scalars(select(RunStep).where(RunStep.run_id == run_id))).all())
+        async with asyncio.timeout(5):  # a gate left held would make this wait for ever
+            async with state.writes() as writes:
+                await writes.executemany(INSERT_STEP, [step(run_id, 1)])
+        async with state.sessions() as session:
+            after_retry = len((await session.scalars(select(RunStep).where(RunStep.run_id == run_id))).all())
+        return after_failure, after_retry
+
+    assert run(scenario, settings) == (0, 1)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("backend", ["sqlite"])  # the write gate and the direct writer are SQLite's
+def test_a_direct_transaction_waits_for_a_pooled_writer_instead_of_failing(backend: str, settings: Settings) -> None:
+    """Both take turns at the database's write gate: the direct one starts after the session commits."""
+
+    async def scenario(state: AppState) -> list[str]:
+        run_id = await a_run(state)
+        order: list[str] = []
+
+        async def direct() -> None:
+            async with state.writes() as writes:
+                order.append("direct writes")
+                await writes.execute(delete(STEPS).where(STEPS.c.run_id == bindparam("run_id")), {"run_id": run_id})
+
+        async with state.sessions() as session:
+            await session.execute(insert(STEPS), [step(run_id, 1)])  # holds the gate until the commit
+            waiting = asyncio.create_task(direct())
+            await asyncio.sleep(0.05)
+            order.append("session commits")
+            await session.commit()
+        async with asyncio.timeout(5):
+            await waiting
+        return order
+
+    assert run(scenario, settings) == ["session commits", "direct writes"]
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("backend", ["sqlite"])  # the write gate and the direct writer are SQLite's
+def test_statements_that_need_column_defaults_run_are_refused(backend: str, settings: Settings) -> None:
+    async def scenario(state: AppState) -> None:
+        async with state.writes() as writes:
+            # Run.id, status, path... have Python-side defaults, which only SQLAlchemy's execution runs.
+            await writes.execute(
+                INSERT_RUN,
+                {"workspace_id": "w", "workflow_id": "f", "workflow_version": 1, "trigger": "manual", "input": {}},
+            )
+
+    with pytest.raises(ValueError, match="column defaults"):
+        run(scenario, settings)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("backend", ["sqlite"])  # the write gate and the direct writer are SQLite's
+def test_the_writer_connection_closes_with_the_engine(backend: str, settings: Settings) -> None:
+    async def scenario(state: AppState) -> SQLiteWriter:
+        run_id = await a_run(state)
+        async with state.writes() as writes:
+            await writes.execute(RUN_STATUS, {"run_id": run_id})
+        writer = state.writes.__self__  # type: ignore[attr-defined]
+        assert isinstance(writer, SQLiteWriter)
+        connection = writer.connection
+        await state.engine.dispose()
+        with pytest.raises(sqlite3.ProgrammingError):
+            connection.execute("SELECT 1")
+        return writer
+
+    run(scenario, settings)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("backend", ["sqlite"])  # the write gate and the direct writer are SQLite's
+def test_compiled_statements_are_bounded(backend: str, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("flowvault.db.writes.COMPILED_STATEMENTS", 2)
+
+    async def scenario(state: AppState) -> int:
+        run_id = await a_run(state)
+        writer = state.writes.__self__  # type: ignore[attr-defined]
+        async with state.writes() as writes:
+            for _ in range(5):  # a new statement object each time: a caller that builds them per call
+                await writes.execute(
+                    update(RUNS).where(RUNS.c.id == bindparam("run_id")).values(error="x"), {"run_id": run_id}
+                )
+        return len(writer._compiled)
+
+    assert run(scenario, settings) == 2
+
