@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from flowvault.bootstrap import open_state
 from flowvault.config import Settings
@@ -220,3 +221,18 @@ def test_compiled_statements_are_bounded(backend: str, settings: Settings, monke
 
     assert run(scenario, settings) == 2
 
+
+def test_a_constraint_failure_is_sqlalchemys_integrity_error_and_nothing_is_written(settings: Settings) -> None:
+    """Callers handle one family of errors whichever executor ran (the webhook path: a workflow
+    deleted while the request body was read)."""
+
+    async def scenario(state: AppState) -> int:
+        run_id = await a_run(state)
+        with pytest.raises(IntegrityError):
+            async with state.writes() as writes:
+                await writes.executemany(INSERT_STEP, [step(run_id, 1)])
+                await writes.executemany(INSERT_STEP, [step("no-such-run", 1)])
+        async with state.sessions() as session:
+            return len((await session.scalars(select(RunStep))).all())
+
+    assert run(scenario, settings) == 0

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
@@ -98,12 +99,24 @@ class SQLiteWrites:
 
     async def execute(self, statement: UpdateBase, params: Mapping[str, Any]) -> int:
         compiled = self._writer.compiled(statement, params)
-        return self._writer.connection.execute(compiled.sql, compiled.parameters(params)).rowcount
+        try:
+            return self._writer.connection.execute(compiled.sql, compiled.parameters(params)).rowcount
+        except sqlite3.Error as exc:
+            raise _as_sqlalchemy_error(compiled.sql, exc) from exc
 
     async def executemany(self, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             compiled = self._writer.compiled(statement, rows[0])
-            self._writer.connection.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+            try:
+                self._writer.connection.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+            except sqlite3.Error as exc:
+                raise _as_sqlalchemy_error(compiled.sql, exc) from exc
+
+
+def _as_sqlalchemy_error(sql: str, exc: sqlite3.Error) -> Exception:
+    """The error SQLAlchemy raises for the same failure (IntegrityError for a constraint...), so callers
+    handle one family whichever executor ran. The parameters stay out of it: they may hold run data."""
+    return DBAPIError.instance(sql, None, exc, sqlite3.Error)
 
 
 class SQLiteWriter:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.db.base import new_id, table_of, utcnow
-from flowvault.db.writes import Writes
+from flowvault.db.writes import SessionWrites, Writes
 from flowvault.engine.records import RunOutcome, StepRecord
 from flowvault.errors import NotFound, ValidationFailed
 from flowvault.runs.models import BlockedEgress, Run, RunStep
@@ -111,8 +111,9 @@ _CANCELED_RUN_PATH = update(_runs).where(*_ATTEMPT, _runs.c.status == "canceled"
 async def queue_run(
     session: AsyncSession, *, workflow: Workflow, trigger: str, run_input: dict[str, Any], actor_id: str | None
 ) -> Run:
-    return await queue(
-        session,
+    """Queues a run of the workflow's current version and commits the session."""
+    run = await queue(
+        SessionWrites(session),
         workspace_id=workflow.workspace_id,
         workflow_id=workflow.id,
         workflow_version=workflow.version,
@@ -120,10 +121,12 @@ async def queue_run(
         run_input=run_input,
         actor_id=actor_id,
     )
+    await session.commit()
+    return run
 
 
 async def queue(
-    session: AsyncSession,
+    writes: Writes,
     *,
     workspace_id: str,
     workflow_id: str,
@@ -132,8 +135,8 @@ async def queue(
     run_input: dict[str, Any],
     actor_id: str | None,
 ) -> Run:
-    """Adds a queued run and commits (a workflow deleted meanwhile makes the commit fail: IntegrityError).
-    The run returned is not attached to the session (one INSERT, no unit of work: the webhook path)."""
+    """Adds a queued run to the caller's transaction (a workflow deleted meanwhile makes it fail:
+    IntegrityError). The run returned is a plain object (one INSERT, no unit of work: the webhook path)."""
     values = {
         "id": new_id(),
         "workspace_id": workspace_id,
@@ -147,8 +150,7 @@ async def queue(
         "created_by_id": actor_id,
         "queued_at": utcnow(),
     }
-    await session.execute(_INSERT_RUN, values)
-    await session.commit()
+    await writes.execute(_INSERT_RUN, values)
     return Run(**values)
 
 

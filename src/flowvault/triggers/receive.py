@@ -11,9 +11,10 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowvault.db.base import table_of, utcnow
+from flowvault.db.writes import SessionWrites, Writes, WriteTransactions
 from flowvault.lru import LRU
 from flowvault.runs.models import Run
 from flowvault.runs.service import queue
@@ -115,42 +116,61 @@ async def hook_target(session: AsyncSession, *, vault: Vault, workflow_id: str, 
 
 
 async def accept_hook(
-    session: AsyncSession, *, target: HookTarget, run_input: dict[str, Any], verified: Verified | None
+    sessions: async_sessionmaker[AsyncSession],
+    writes: WriteTransactions,
+    *,
+    target: HookTarget,
+    run_input: dict[str, Any],
+    verified: Verified | None,
 ) -> Run:
-    """Queues the run. A signed request is recorded in the same transaction, so the same signature is
-    refused if it comes again (by any process) while its timestamp is inside the replay window."""
-    if verified is not None:
-        now = utcnow()
-        await session.execute(
-            delete(WebhookDelivery).where(
-                WebhookDelivery.workflow_id == target.workflow_id, WebhookDelivery.expires_at < now
-            )
-        )
-        if await session.get(WebhookDelivery, (target.workflow_id, verified.signature)) is not None:
-            raise ReplayedRequest()
-        sent = datetime.fromtimestamp(verified.timestamp, UTC)
-        session.add(
-            WebhookDelivery(
-                workflow_id=target.workflow_id,
-                signature=verified.signature,
-                expires_at=sent + timedelta(seconds=target.replay_window_s + 1),
-            )
-        )
+    """Queues the run: an unsigned request's in one INSERT of its own; a signed request's in a session
+    that also records the signature, so the same signature is refused if it comes again (by any
+    process) while its timestamp is inside the replay window."""
     try:
-        return await queue(
-            session,
-            workspace_id=target.workspace_id,
-            workflow_id=target.workflow_id,
-            workflow_version=target.workflow_version,
-            trigger="webhook",
-            run_input=run_input,
-            actor_id=None,
-        )
+        if verified is None:
+            async with writes() as transaction:
+                return await _queue(transaction, target, run_input)
+        async with sessions() as session:
+            await _record_delivery(session, target, verified)
+            run = await _queue(SessionWrites(session), target, run_input)
+            await session.commit()
+            return run
     except IntegrityError:
-        await session.rollback()
-        seen = await session.get(WebhookDelivery, (target.workflow_id, verified.signature)) if verified else None
-        if seen is not None:
-            raise ReplayedRequest() from None
-        if await session.get(Workflow, target.workflow_id) is None:  # deleted while the body was read
-            raise WebhookNotFound() from None
+        async with sessions() as session:
+            seen = await session.get(WebhookDelivery, (target.workflow_id, verified.signature)) if verified else None
+            if seen is not None:
+                raise ReplayedRequest() from None
+            if await session.get(Workflow, target.workflow_id) is None:  # deleted while the body was read
+                raise WebhookNotFound() from None
         raise
+
+
+async def _record_delivery(session: AsyncSession, target: HookTarget, verified: Verified) -> None:
+    now = utcnow()
+    await session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.workflow_id == target.workflow_id, WebhookDelivery.expires_at < now
+        )
+    )
+    if await session.get(WebhookDelivery, (target.workflow_id, verified.signature)) is not None:
+        raise ReplayedRequest()
+    sent = datetime.fromtimestamp(verified.timestamp, UTC)
+    session.add(
+        WebhookDelivery(
+            workflow_id=target.workflow_id,
+            signature=verified.signature,
+            expires_at=sent + timedelta(seconds=target.replay_window_s + 1),
+        )
+    )
+
+
+async def _queue(writes: Writes, target: HookTarget, run_input: dict[str, Any]) -> Run:
+    return await queue(
+        writes,
+        workspace_id=target.workspace_id,
+        workflow_id=target.workflow_id,
+        workflow_version=target.workflow_version,
+        trigger="webhook",
+        run_input=run_input,
+        actor_id=None,
+    )

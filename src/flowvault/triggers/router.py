@@ -76,8 +76,7 @@ async def _receive(workflow_id: str, token: str, request: Request, state: AppSta
             window_s=target.replay_window_s,
             now=time.time(),
         )
-    async with state.sessions() as session:
-        run = await receive.accept_hook(session, target=target, run_input=body, verified=verified)
+    run = await receive.accept_hook(state.sessions, state.writes, target=target, run_input=body, verified=verified)
     state.run_queued()
     return HookAccepted(run_id=run.id)
 
