@@ -236,3 +236,37 @@ def test_a_constraint_failure_is_sqlalchemys_integrity_error_and_nothing_is_writ
             return len((await session.scalars(select(RunStep))).all())
 
     assert run(scenario, settings) == 0
+
+
+SELECT_RUN = select(RUNS).where(RUNS.c.id == bindparam("run_id"))
+START_RUN = (
+    update(RUNS)
+    .where(RUNS.c.id == bindparam("run_id"))
+    .values(started_at=bindparam("now"), path=bindparam("path"))
+    .returning(RUNS.c.id, RUNS.c.started_at, RUNS.c.path, RUNS.c.input)
+)
+
+
+def test_rows_read_are_the_rows_sqlalchemy_reads(settings: Settings) -> None:
+    """A SELECT and an UPDATE ... RETURNING, through a session and through ``state.writes``."""
+
+    async def scenario(state: AppState) -> list[list[dict[str, Any]]]:
+        first, second = await a_run(state), await a_run(state)
+        results = []
+        for transactions, run_id in ((session_transactions(state.sessions), first), (state.writes, second)):
+            async with transactions() as writes:
+                returned = await writes.rows(START_RUN, {"run_id": run_id, "now": WHEN, "path": ["t", "ü"]})
+                selected = await writes.rows(SELECT_RUN, {"run_id": run_id})
+            results.append([{**row, "id": "-"} for row in returned])
+            results.append(
+                [
+                    {**row, "id": "-", "workspace_id": "-", "workflow_id": "-", "queued_at": type(row["queued_at"])}
+                    for row in selected
+                ]
+            )
+        return results
+
+    by_session, by_session_select, direct, direct_select = run(scenario, settings)
+    assert direct == by_session == [{"id": "-", "started_at": WHEN, "path": ["t", "ü"], "input": {}}]
+    assert direct_select == by_session_select
+    assert direct_select[0]["queued_at"] is datetime and direct_select[0]["started_at"] == WHEN

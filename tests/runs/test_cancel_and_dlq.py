@@ -387,8 +387,8 @@ def test_concurrent_claimers_never_exceed_the_limit(settings: Settings) -> None:
                     await queue_run(session, workflow=workflow, trigger="manual", run_input={}, actor_id=None)
 
             async def claim() -> Run | None:
-                async with state.sessions() as session:
-                    return await claim_next(session)
+                async with state.writes() as writes:
+                    return await claim_next(writes)
 
             at_once = await asyncio.gather(*(claim() for _ in range(8)))
             # A claimer may skip rows another one has locked and find nothing: claiming on until nothing
@@ -421,10 +421,13 @@ def test_a_backlog_in_a_full_workspace_holds_up_no_other_workspace(settings: Set
                 assert workflow is not None and waiting is not None
                 for _ in range(CLAIM_WINDOW + 10):
                     await queue_run(session, workflow=workflow, trigger="manual", run_input={}, actor_id=None)
-                first = await claim_batch(session, 1)  # the busy workspace is now at its limit
-                assert [claim.run.workflow_id for claim in first] == [busy_workflow]
+            async with state.writes() as writes:
+                first = await claim_batch(writes, 1)  # the busy workspace is now at its limit
+            assert [claim.run.workflow_id for claim in first] == [busy_workflow]
+            async with state.sessions() as session:
                 newest = await queue_run(session, workflow=waiting, trigger="manual", run_input={}, actor_id=None)
-                claimed = await claim_batch(session, 3)
+            async with state.writes() as writes:
+                claimed = await claim_batch(writes, 3)
             return [claim.run.id for claim in claimed], newest.id
         finally:
             await state.engine.dispose()

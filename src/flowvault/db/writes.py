@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
-from sqlalchemy import event
+from sqlalchemy import Select, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -34,8 +34,15 @@ COMPILED_STATEMENTS = 64
 
 
 class Writes(Protocol):
+    dialect: str
+    """The database's dialect name ("sqlite", "postgresql")."""
+
     async def execute(self, statement: UpdateBase, params: Mapping[str, Any]) -> int:
         """Executes one statement; the number of rows it changed."""
+        ...
+
+    async def rows(self, statement: Returning, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Executes a SELECT, or a statement with RETURNING; its rows by column key."""
         ...
 
     async def executemany(self, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -43,12 +50,14 @@ class Writes(Protocol):
         ...
 
 
+Returning = Select[Any] | UpdateBase
 WriteTransactions = Callable[[], AbstractAsyncContextManager[Writes]]
 
 
 class SessionWrites:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self.dialect = session.get_bind().dialect.name
 
     async def execute(self, statement: UpdateBase, params: Mapping[str, Any]) -> int:
         result = await self.session.execute(statement, dict(params))
@@ -57,6 +66,9 @@ class SessionWrites:
     async def executemany(self, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
             await self.session.execute(statement, [dict(row) for row in rows])
+
+    async def rows(self, statement: Returning, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [dict(row) for row in (await self.session.execute(statement, dict(params))).mappings()]
 
 
 def session_transactions(sessions: async_sessionmaker[AsyncSession]) -> WriteTransactions:
@@ -72,7 +84,7 @@ def session_transactions(sessions: async_sessionmaker[AsyncSession]) -> WriteTra
 class _Compiled:
     """A statement compiled for SQLite for one set of keys: its SQL and how to make its parameters."""
 
-    def __init__(self, statement: UpdateBase, keys: list[str], dialect: Dialect) -> None:
+    def __init__(self, statement: Returning, keys: list[str], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=keys)
         assert isinstance(compiled, SQLCompiler)
         if compiled.insert_prefetch or compiled.update_prefetch:
@@ -85,6 +97,18 @@ class _Compiled:
             (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in compiled.positiontup or ()
         ]
+        # What a row holds, in order: a SELECT's columns, or what a statement RETURNs.
+        columns = statement.selected_columns if isinstance(statement, Select) else statement.exported_columns
+        self._columns = [
+            (str(key), column.type.dialect_impl(dialect).result_processor(dialect, None))
+            for key, column in columns.items()
+        ]
+
+    def row(self, values: Sequence[Any]) -> dict[str, Any]:
+        return {
+            key: value if process is None else process(value)
+            for (key, process), value in zip(self._columns, values, strict=True)
+        }
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         params = self._compiled.construct_params(dict(values))
@@ -93,6 +117,8 @@ class _Compiled:
 
 class SQLiteWrites:
     """Executes on the writer's connection inside its open transaction."""
+
+    dialect = "sqlite"
 
     def __init__(self, writer: SQLiteWriter) -> None:
         self._writer = writer
@@ -103,6 +129,14 @@ class SQLiteWrites:
             return self._writer.connection.execute(compiled.sql, compiled.parameters(params)).rowcount
         except sqlite3.Error as exc:
             raise _as_sqlalchemy_error(compiled.sql, exc) from exc
+
+    async def rows(self, statement: Returning, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        compiled = self._writer.compiled(statement, params)
+        try:
+            found = self._writer.connection.execute(compiled.sql, compiled.parameters(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise _as_sqlalchemy_error(compiled.sql, exc) from exc
+        return [compiled.row(values) for values in found]
 
     async def executemany(self, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
@@ -127,7 +161,7 @@ class SQLiteWriter:
         self.dialect = dialect
         self._connection: sqlite3.Connection | None = None
         # Statements are module-level constants; a bound keeps a caller that builds them per call from growing it.
-        self._compiled: LRU[tuple[UpdateBase, tuple[str, ...]], _Compiled] = LRU(COMPILED_STATEMENTS)
+        self._compiled: LRU[tuple[Returning, tuple[str, ...]], _Compiled] = LRU(COMPILED_STATEMENTS)
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -138,7 +172,7 @@ class SQLiteWriter:
             self._connection = connection
         return self._connection
 
-    def compiled(self, statement: UpdateBase, values: Mapping[str, Any]) -> _Compiled:
+    def compiled(self, statement: Returning, values: Mapping[str, Any]) -> _Compiled:
         keys = tuple(values)
         found = self._compiled.get((statement, keys))
         if found is None:

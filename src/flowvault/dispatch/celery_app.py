@@ -129,12 +129,13 @@ async def drain(
     watch = asyncio.create_task(state.cancels.run(state.sessions))
     try:
         while loop.time() < stop_at:
-            async with state.sessions() as session:
-                if sweep.due(time.monotonic()):
+            if sweep.due(time.monotonic()):
+                async with state.sessions() as session:
                     await reclaim_stale(
                         session, lease_seconds=settings.run_lease_seconds, max_attempts=settings.max_run_attempts
                     )
-                claims = await claim_batch(session, 1)
+            async with state.writes() as writes:
+                claims = await claim_batch(writes, 1)
             if not claims:
                 return False
             await execute_leased(state, claims[0], lease_seconds=settings.run_lease_seconds)

@@ -54,8 +54,8 @@ class EmbeddedDispatcher:
             claims: list[Claim] = []
             if free > 0:
                 try:
-                    async with self.state.sessions() as session:
-                        claims = await claim_batch(session, free)
+                    async with self.state.writes() as writes:
+                        claims = await claim_batch(writes, free)
                 except Exception:
                     log.exception("could not claim runs")
             for claim in claims:

@@ -191,52 +191,49 @@ class Claim:
     """The workspace's egress allowlist."""
 
 
-async def claim_batch(session: AsyncSession, slots: int) -> list[Claim]:
+async def claim_batch(writes: Writes, slots: int) -> list[Claim]:
     """Marks up to ``slots`` of the oldest queued runs whose workspaces are under their concurrency
-    limits as running, in one transaction. Safe with several claimers (other processes): each status
-    change is conditional, and so is the concurrency limit."""
+    limits as running, in the caller's transaction. Safe with several claimers (other processes): each
+    status change is conditional, and so is the concurrency limit."""
     if slots < 1:
         return []
-    lock_rows = session.get_bind().dialect.name != "sqlite"  # SQLite has one writer at a time anyway
+    lock_rows = writes.dialect != "sqlite"  # SQLite has one writer at a time anyway
     size = max(4 * slots, 8) if lock_rows else max(CLAIM_WINDOW, slots)
-    window = (await session.execute(_claim_window(lock_rows, size))).all()
+    window = await writes.rows(_claim_window(lock_rows, size), {})
     claims: list[Claim] = []
     full: set[str] = set()
     locked: set[str] = set()
-    for run_id, workspace_id, version, concurrency, allowlist in window:
+    for candidate in window:
         if len(claims) == slots:
             break
+        run_id, workspace_id, concurrency = candidate["id"], candidate["workspace_id"], candidate["concurrency"]
         if workspace_id in full:
             continue
         workspace_limit = DEFAULT_CONCURRENCY if concurrency is None else concurrency
         # Claims of one workspace are serialised by a row lock, so the count inside the update is current.
         if lock_rows and workspace_id not in locked:
-            await session.execute(_LOCK_WORKSPACE, {"workspace_id": workspace_id})
+            await writes.rows(_LOCK_WORKSPACE, {"workspace_id": workspace_id})
             locked.add(workspace_id)
-        row = (
-            await session.execute(
-                _CLAIM_RUN,
-                {"run_id": run_id, "of_workspace": workspace_id, "limit": workspace_limit, "now": utcnow()},
-            )
-        ).one_or_none()
-        if row is None:
-            if (await session.execute(_RUN_STATUS, {"run_id": run_id})).scalar() == "queued":
+        claimed = await writes.rows(
+            _CLAIM_RUN, {"run_id": run_id, "of_workspace": workspace_id, "limit": workspace_limit, "now": utcnow()}
+        )
+        if not claimed:
+            if (await writes.rows(_RUN_STATUS, {"run_id": run_id}))[0]["status"] == "queued":
                 full.add(workspace_id)  # its workspace is full; else another claimer took it: try the next
             continue
         claims.append(
             Claim(
-                run=Run(**row._mapping),
-                workflow_version=version,
-                allowlist=tuple(str(h) for h in allowlist or ()),
+                run=Run(**claimed[0]),
+                workflow_version=candidate["version"],
+                allowlist=tuple(str(h) for h in candidate["egress_allowlist"] or ()),
             )
         )
-    await session.commit()
     return claims
 
 
-async def claim_next(session: AsyncSession) -> Run | None:
+async def claim_next(writes: Writes) -> Run | None:
     """The oldest claimable queued run, now running (see :func:`claim_batch`)."""
-    claims = await claim_batch(session, 1)
+    claims = await claim_batch(writes, 1)
     return claims[0].run if claims else None
 
 
