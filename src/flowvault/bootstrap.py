@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flowvault.config import Settings
 from flowvault.db import migrate
 from flowvault.db.engine import make_engine, make_read_sessionmaker, make_sessionmaker
-from flowvault.db.writes import write_transactions
+from flowvault.db.writes import direct_access
 from flowvault.deps import AppState
 from flowvault.errors import ConfigurationError, KeyringError
 from flowvault.secrets.keyring import load_keyring
@@ -65,13 +65,10 @@ async def open_state(settings: Settings, *, create_key_file: bool = False) -> Ap
     except BaseException:
         await engine.dispose()
         raise
+    reads = make_read_sessionmaker(engine)
+    writes, rows = direct_access(engine, sessions, reads)
     return AppState(
-        settings=settings,
-        engine=engine,
-        sessions=sessions,
-        reads=make_read_sessionmaker(engine),
-        vault=vault,
-        writes=write_transactions(engine, sessions),
+        settings=settings, engine=engine, sessions=sessions, reads=reads, vault=vault, writes=writes, rows=rows
     )
 
 

@@ -15,7 +15,7 @@ from flowvault.auth import service as auth_service
 from flowvault.auth.models import User
 from flowvault.auth.tokens import API_TOKEN_PREFIX
 from flowvault.config import Settings
-from flowvault.db.writes import WriteTransactions
+from flowvault.db.writes import ReadRows, WriteTransactions
 from flowvault.egress import EgressClients
 from flowvault.errors import AuthenticationRequired, PermissionDenied
 from flowvault.runs.cancel import CancelWatch
@@ -43,6 +43,8 @@ class AppState:
     vault: Vault
     writes: WriteTransactions
     """The run path's write transactions (``db.writes``): straight on SQLite for a SQLite file."""
+    rows: ReadRows
+    """The run path's lookups (``db.writes``): straight on SQLite for a SQLite file."""
     run_queued: Callable[[], None] = field(default=_nothing)
     """Called after a run is queued, to wake the dispatcher."""
     cancels: CancelWatch = field(default_factory=CancelWatch)

@@ -195,10 +195,13 @@ def test_the_writer_connection_closes_with_the_engine(backend: str, settings: Se
             await writes.execute(RUN_STATUS, {"run_id": run_id})
         writer = state.writes.__self__  # type: ignore[attr-defined]
         assert isinstance(writer, SQLiteWriter)
-        connection = writer.connection
+        async with state.rows() as rows:
+            await rows.rows(SELECT_RUN, {"run_id": run_id})
+        connections = (writer.connection, writer.read_connection)
         await state.engine.dispose()
-        with pytest.raises(sqlite3.ProgrammingError):
-            connection.execute("SELECT 1")
+        for connection in connections:
+            with pytest.raises(sqlite3.ProgrammingError):
+                connection.execute("SELECT 1")
         return writer
 
     run(scenario, settings)
@@ -270,3 +273,26 @@ def test_rows_read_are_the_rows_sqlalchemy_reads(settings: Settings) -> None:
     assert direct == by_session == [{"id": "-", "started_at": WHEN, "path": ["t", "ü"], "input": {}}]
     assert direct_select == by_session_select
     assert direct_select[0]["queued_at"] is datetime and direct_select[0]["started_at"] == WHEN
+
+
+def test_lookups_see_what_is_committed_and_never_wait_for_a_writer(settings: Settings) -> None:
+    """``state.rows`` while a write transaction is open: it reads the last committed state at once
+    (a transaction of its own would keep showing what it saw first)."""
+
+    async def scenario(state: AppState) -> list[str]:
+        run_id = await a_run(state)
+        seen: list[str] = []
+
+        async def status() -> None:
+            async with state.rows() as rows:
+                seen.append((await rows.rows(SELECT_RUN, {"run_id": run_id}))[0]["status"])
+
+        await status()
+        async with state.writes() as writes:
+            await writes.execute(RUN_STATUS, {"run_id": run_id})
+            async with asyncio.timeout(5):
+                await status()  # not committed yet
+        await status()
+        return seen
+
+    assert run(scenario, settings) == ["queued", "queued", "running"]

@@ -16,7 +16,7 @@ from flowvault.app import create_app
 from flowvault.config import Settings
 from flowvault.db.base import table_of, utcnow
 from flowvault.db.engine import make_engine, make_sessionmaker, sync_url
-from flowvault.db.writes import Writes, write_transactions
+from flowvault.db.writes import Writes, direct_access
 from flowvault.runs.lease import reclaim_stale
 from flowvault.runs.models import Run, RunStep
 from tests.conftest import Actor, sign_up
@@ -109,7 +109,7 @@ def test_an_attempt_whose_run_was_taken_over_cannot_finish_it(settings: Settings
     async def finish(attempt: int) -> tuple[bool, Any, int]:
         engine = make_engine(settings.resolved_database_url)
         try:
-            async with write_transactions(engine, make_sessionmaker(engine))() as writes:
+            async with direct_access(engine, make_sessionmaker(engine), make_sessionmaker(engine))[0]() as writes:
 
                 async def stale_step(w: Writes) -> None:
                     await w.executemany(insert(table_of(RunStep)), [

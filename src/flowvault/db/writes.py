@@ -1,12 +1,16 @@
-"""The run path's write transactions (queue a run, record its steps and outcome), on one of two executors.
+"""The run path's database work — its write transactions (queue a run, claim it, record its steps
+and outcome) and its lookups (the hook, the credential) — on one of two executors.
 
-- On a SQLite file: straight on a ``sqlite3`` connection this process keeps for them, with no pool, no
-  session and no greenlet in between. Measured here: a SELECT, an UPDATE and a commit through an
-  ``AsyncSession`` cost ~700 µs of CPU, on ``sqlite3`` ~35 µs; the run path makes three such
-  transactions per run. The statements are the same Core statements: each is compiled once for
-  SQLite (per set of keys), and its parameters pass through the column types' bind processors, as
-  SQLAlchemy passes them. Writers of the database take turns at the same write gate as the pooled
-  connections (``inline_sqlite``), so this connection never waits for SQLite's lock on one of ours.
+- On a SQLite file: straight on two ``sqlite3`` connections this process keeps for them (one writes,
+  one reads), with no pool, no session and no greenlet in between. Measured here: a SELECT, an
+  UPDATE and a commit through an ``AsyncSession`` cost ~700 µs of CPU, on ``sqlite3`` ~35 µs; the
+  run path makes three such transactions per run, and two lookups. The statements are the same
+  Core statements: each is compiled once for SQLite (per set of keys), its parameters pass through
+  the column types' bind processors and its rows through their result processors, as SQLAlchemy
+  passes them. Writers of the database take turns at the same write gate as the pooled connections
+  (``inline_sqlite``), so the writing connection never waits for SQLite's lock on one of ours. The
+  reading connection is in autocommit: each SELECT sees what is committed (WAL: a reader never
+  waits for a writer).
 - Anywhere else (PostgreSQL, an in-memory SQLite): an ``AsyncSession``.
 
 Either way a transaction commits when its block ends and rolls back when the block raises.
@@ -33,16 +37,18 @@ from flowvault.lru import LRU
 COMPILED_STATEMENTS = 64
 
 
-class Writes(Protocol):
+class Rows(Protocol):
     dialect: str
     """The database's dialect name ("sqlite", "postgresql")."""
 
-    async def execute(self, statement: UpdateBase, params: Mapping[str, Any]) -> int:
-        """Executes one statement; the number of rows it changed."""
-        ...
-
     async def rows(self, statement: Returning, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Executes a SELECT, or a statement with RETURNING; its rows by column key."""
+        ...
+
+
+class Writes(Rows, Protocol):
+    async def execute(self, statement: UpdateBase, params: Mapping[str, Any]) -> int:
+        """Executes one statement; the number of rows it changed."""
         ...
 
     async def executemany(self, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -52,6 +58,7 @@ class Writes(Protocol):
 
 Returning = Select[Any] | UpdateBase
 WriteTransactions = Callable[[], AbstractAsyncContextManager[Writes]]
+ReadRows = Callable[[], AbstractAsyncContextManager[Rows]]
 
 
 class SessionWrites:
@@ -79,6 +86,15 @@ def session_transactions(sessions: async_sessionmaker[AsyncSession]) -> WriteTra
             await session.commit()
 
     return transaction
+
+
+def session_reads(reads: async_sessionmaker[AsyncSession]) -> ReadRows:
+    @asynccontextmanager
+    async def reading() -> AsyncIterator[Rows]:
+        async with reads() as session:
+            yield SessionWrites(session)
+
+    return reading
 
 
 class _Compiled:
@@ -116,24 +132,25 @@ class _Compiled:
 
 
 class SQLiteWrites:
-    """Executes on the writer's connection inside its open transaction."""
+    """Executes on one of the writer's connections (the writing one: inside its open transaction)."""
 
     dialect = "sqlite"
 
-    def __init__(self, writer: SQLiteWriter) -> None:
+    def __init__(self, writer: SQLiteWriter, connection: sqlite3.Connection) -> None:
         self._writer = writer
+        self._connection = connection
 
     async def execute(self, statement: UpdateBase, params: Mapping[str, Any]) -> int:
         compiled = self._writer.compiled(statement, params)
         try:
-            return self._writer.connection.execute(compiled.sql, compiled.parameters(params)).rowcount
+            return self._connection.execute(compiled.sql, compiled.parameters(params)).rowcount
         except sqlite3.Error as exc:
             raise _as_sqlalchemy_error(compiled.sql, exc) from exc
 
     async def rows(self, statement: Returning, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         compiled = self._writer.compiled(statement, params)
         try:
-            found = self._writer.connection.execute(compiled.sql, compiled.parameters(params)).fetchall()
+            found = self._connection.execute(compiled.sql, compiled.parameters(params)).fetchall()
         except sqlite3.Error as exc:
             raise _as_sqlalchemy_error(compiled.sql, exc) from exc
         return [compiled.row(values) for values in found]
@@ -142,7 +159,7 @@ class SQLiteWrites:
         if rows:
             compiled = self._writer.compiled(statement, rows[0])
             try:
-                self._writer.connection.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+                self._connection.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
             except sqlite3.Error as exc:
                 raise _as_sqlalchemy_error(compiled.sql, exc) from exc
 
@@ -154,23 +171,34 @@ def _as_sqlalchemy_error(sql: str, exc: sqlite3.Error) -> Exception:
 
 
 class SQLiteWriter:
-    """The connection of this process for the run path's write transactions on a SQLite file."""
+    """The connections of this process for the run path's work on a SQLite file: one for write
+    transactions, one for reads."""
 
     def __init__(self, database: str, dialect: Dialect) -> None:
         self.database = database
         self.dialect = dialect
         self._connection: sqlite3.Connection | None = None
+        self._read_connection: sqlite3.Connection | None = None
         # Statements are module-level constants; a bound keeps a caller that builds them per call from growing it.
         self._compiled: LRU[tuple[Returning, tuple[str, ...]], _Compiled] = LRU(COMPILED_STATEMENTS)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False, timeout=30)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+            connection.execute(f"PRAGMA {pragma}")
+        return connection
 
     @property
     def connection(self) -> sqlite3.Connection:
         if self._connection is None:
-            connection = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False, timeout=30)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
-                connection.execute(f"PRAGMA {pragma}")
-            self._connection = connection
+            self._connection = self._connect()
         return self._connection
+
+    @property
+    def read_connection(self) -> sqlite3.Connection:
+        if self._read_connection is None:
+            self._read_connection = self._connect()
+        return self._read_connection
 
     def compiled(self, statement: Returning, values: Mapping[str, Any]) -> _Compiled:
         keys = tuple(values)
@@ -189,24 +217,32 @@ class SQLiteWriter:
         try:
             connection = self.connection
             connection.execute("BEGIN IMMEDIATE")
-            yield SQLiteWrites(self)
+            yield SQLiteWrites(self, connection)
             connection.execute("COMMIT")
         finally:
             if self._connection is not None and self._connection.in_transaction:
                 self._connection.execute("ROLLBACK")
             gate.release()
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Rows]:
+        yield SQLiteWrites(self, self.read_connection)
+
     def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.close()
+        connections = (self._connection, self._read_connection)
+        self._connection = self._read_connection = None
+        for connection in connections:
+            if connection is not None:
+                connection.close()
 
 
-def write_transactions(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> WriteTransactions:
-    """Direct transactions on a SQLite file (closed with the engine), else session transactions."""
+def direct_access(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], reads: async_sessionmaker[AsyncSession]
+) -> tuple[WriteTransactions, ReadRows]:
+    """Direct transactions and reads on a SQLite file (closed with the engine), else sessions."""
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     if not database or database == ":memory:":
-        return session_transactions(sessions)
+        return session_transactions(sessions), session_reads(reads)
     writer = SQLiteWriter(database, engine.dialect)
     event.listen(engine.sync_engine, "engine_disposed", lambda _engine: writer.close())
-    return writer.transaction
+    return writer.transaction, writer.reading

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from flowvault.audit import service as audit
 from flowvault.audit.models import AuditEvent
 from flowvault.db.base import table_of, utcnow
-from flowvault.db.writes import Writes
+from flowvault.db.writes import SessionWrites, Writes
 from flowvault.deps import AppState
 from flowvault.egress import EgressPolicy
 from flowvault.engine.host import BlockedRequest, CredentialUnavailable, CredentialUndecryptable
@@ -82,12 +82,17 @@ class DbRunHost:
         self._flushing: asyncio.Task[None] | None = None
         self._policies: dict[str, EgressPolicy] = {}
 
-    async def _credential(self, session: AsyncSession, secret: secrets_service.SealedSecret) -> ResolvedCredential:
+    async def _credential(self, secret: secrets_service.SealedSecret) -> ResolvedCredential:
         ctype = credential_type(secret.type)
         if ctype is None:
             raise CredentialUnavailable(secret.name)
+        vault = self.state.vault
         try:
-            fields = await secrets_service.open_secret(session, vault=self.state.vault, secret=secret)
+            key = vault.held(secret.workspace_id)
+            if key is None:
+                async with self.state.reads() as session:
+                    key = await vault.unwrapped(session, secret.workspace_id)
+            fields = secrets_service.open_fields(key, secret)
         except DecryptionError:
             raise CredentialUndecryptable(secret.name) from None
         return ResolvedCredential(
@@ -99,13 +104,12 @@ class DbRunHost:
         )
 
     async def resolve_credential(self, secret_id: str) -> ResolvedCredential:
-        async with self.state.reads() as session:
-            secret = await secrets_service.sealed_secret(
-                session, workspace_id=self.run.workspace_id, secret_id=secret_id
-            )
-            if secret is None:
+        async with self.state.rows() as rows:
+            secret = await secrets_service.sealed_secret(rows, workspace_id=self.run.workspace_id, secret_id=secret_id)
+        if secret is None:
+            async with self.state.reads() as session:
                 raise CredentialUnavailable(await self._last_known_name(session, secret_id))
-            return await self._credential(session, secret)
+        return await self._credential(secret)
 
     async def _last_known_name(self, session: AsyncSession, secret_id: str) -> str | None:
         """The name a deleted secret had, from the audit log, so the failure can name it."""
@@ -130,11 +134,11 @@ class DbRunHost:
             secret = None
             if found is not None:
                 secret = await secrets_service.sealed_secret(
-                    session, workspace_id=self.run.workspace_id, secret_id=found.id
+                    SessionWrites(session), workspace_id=self.run.workspace_id, secret_id=found.id
                 )
-            if secret is None:
-                raise CredentialUnavailable()
-            return await self._credential(session, secret)
+        if secret is None:
+            raise CredentialUnavailable()
+        return await self._credential(secret)
 
     def http_client(self, kind: NodeType) -> HttpClient:
         """The process's guarded client for this run's policy (allowlist + the type's service hosts)."""

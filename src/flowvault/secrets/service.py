@@ -20,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from flowvault.audit import service as audit
 from flowvault.auth.models import User
 from flowvault.db.base import new_id, table_of, utcnow
+from flowvault.db.writes import Rows, SessionWrites
 from flowvault.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from flowvault.nodes.base import MIN_SECRET_LENGTH, CredentialType
 from flowvault.nodes.registry import credential_type, credential_types, credential_types_for_node
 from flowvault.secrets import crypto
 from flowvault.secrets.models import SealedField, Secret, SecretChange, SecretUsage
-from flowvault.secrets.vault import Vault
+from flowvault.secrets.vault import UnwrappedKey, Vault
 from flowvault.workspaces.models import Workspace
 
 if TYPE_CHECKING:
@@ -481,27 +482,31 @@ _SEALED_SECRET = (
 )
 
 
-async def sealed_secret(session: AsyncSession, *, workspace_id: str, secret_id: str) -> SealedSecret | None:
+async def sealed_secret(reads: Rows, *, workspace_id: str, secret_id: str) -> SealedSecret | None:
     """The workspace's secret with its sealed fields (one query), or None when it has no such secret."""
-    rows = (await session.execute(_SEALED_SECRET, {"secret_id": secret_id, "workspace_id": workspace_id})).all()
+    rows = await reads.rows(_SEALED_SECRET, {"secret_id": secret_id, "workspace_id": workspace_id})
     if not rows:
         return None
     first = rows[0]
     return SealedSecret(
         id=secret_id,
         workspace_id=workspace_id,
-        name=first.name,
-        type=first.type,
-        version=first.version,
-        public_fields=first.public_fields,
-        sealed={row.field: row.ciphertext for row in rows if row.field is not None},
+        name=first["name"],
+        type=first["type"],
+        version=first["version"],
+        public_fields=first["public_fields"],
+        sealed={row["field"]: row["ciphertext"] for row in rows if row["field"] is not None},
     )
 
 
 async def open_secret(session: AsyncSession, *, vault: Vault, secret: SealedSecret) -> dict[str, str]:
     """Every field of the secret, decrypted: for the engine at the moment of a call, never stored.
     Raises DecryptionError when a field does not open (altered, or its workspace key does not unwrap)."""
-    key = await vault.unwrapped(session, secret.workspace_id)
+    return open_fields(await vault.unwrapped(session, secret.workspace_id), secret)
+
+
+def open_fields(key: UnwrappedKey, secret: SealedSecret) -> dict[str, str]:
+    """Every field of the secret, its sealed ones opened with its workspace's key."""
     values: dict[str, str] = {k: str(v) for k, v in secret.public_fields.items()}
     for field, blob in secret.sealed.items():
         values[field] = key.open_field(secret_id=secret.id, version=secret.version, field=field, blob=blob)
@@ -510,7 +515,7 @@ async def open_secret(session: AsyncSession, *, vault: Vault, secret: SealedSecr
 
 async def resolve(session: AsyncSession, *, vault: Vault, workspace_id: str, secret_id: str) -> dict[str, str]:
     """Every field of the workspace's secret, decrypted (NotFound when it has no such secret)."""
-    secret = await sealed_secret(session, workspace_id=workspace_id, secret_id=secret_id)
+    secret = await sealed_secret(SessionWrites(session), workspace_id=workspace_id, secret_id=secret_id)
     if secret is None:
         raise NotFound(SECRET_NOT_FOUND)
     return await open_secret(session, vault=vault, secret=secret)

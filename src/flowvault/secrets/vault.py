@@ -88,9 +88,14 @@ class Vault:
         session.add(WorkspaceKey(workspace_id=workspace_id, master_key_id=key_id, wrapped_key=wrapped))
         self._hold(workspace_id, data_key)
 
-    async def unwrapped(self, session: AsyncSession, workspace_id: str) -> UnwrappedKey:
+    def held(self, workspace_id: str) -> UnwrappedKey | None:
+        """The workspace's key if it is held now (no database needed), else None."""
         held = self._cache.get(workspace_id)
-        if held is not None and held.expires > self.clock():
+        return held if held is not None and held.expires > self.clock() else None
+
+    async def unwrapped(self, session: AsyncSession, workspace_id: str) -> UnwrappedKey:
+        held = self.held(workspace_id)
+        if held is not None:
             return held
         row = await session.get(WorkspaceKey, workspace_id)
         if row is None:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from flowvault.db.base import table_of, utcnow
-from flowvault.db.writes import SessionWrites, Writes, WriteTransactions
+from flowvault.db.writes import Rows, SessionWrites, Writes, WriteTransactions
 from flowvault.lru import LRU
 from flowvault.runs.models import Run
 from flowvault.runs.service import queue
@@ -53,11 +53,12 @@ class _TriggerKinds:
     def __init__(self, size: int = 4096) -> None:
         self._known: LRU[tuple[str, int], bool] = LRU(size)
 
-    async def webhook_trigger(self, session: AsyncSession, workflow_id: str, version: int) -> bool:
+    async def webhook_trigger(self, reads: async_sessionmaker[AsyncSession], workflow_id: str, version: int) -> bool:
         known = self._known.get((workflow_id, version))
         if known is not None:
             return known
-        workflow = await session.get(Workflow, workflow_id)
+        async with reads() as session:
+            workflow = await session.get(Workflow, workflow_id)
         if workflow is None or workflow.version != version:  # saved meanwhile: don't keep the answer
             return workflow is not None and service.has_webhook_trigger(workflow)
         return self._known.put((workflow_id, version), service.has_webhook_trigger(workflow))
@@ -82,22 +83,29 @@ _HOOK_TARGET = (
 )
 
 
-async def hook_target(session: AsyncSession, *, vault: Vault, workflow_id: str, token: str) -> HookTarget:
+async def hook_target(
+    rows: Rows, reads: async_sessionmaker[AsyncSession], *, vault: Vault, workflow_id: str, token: str
+) -> HookTarget:
     """Checks the URL (404 for an unknown workflow and a wrong token alike, in constant time) and that
-    the workflow accepts hooks now (409). One query in the usual case."""
-    row = (await session.execute(_HOOK_TARGET, {"workflow_id": workflow_id})).first()
-    matches = hmac.compare_digest(row.token_hash if row is not None else UNKNOWN_HASH, service.token_hash(token))
+    the workflow accepts hooks now (409). One query in the usual case (``rows``); ``reads`` for the
+    rest (a workflow version not seen before, a signing key)."""
+    found = await rows.rows(_HOOK_TARGET, {"workflow_id": workflow_id})
+    row = found[0] if found else None
+    matches = hmac.compare_digest(row["token_hash"] if row is not None else UNKNOWN_HASH, service.token_hash(token))
     if row is None or not matches:
         raise WebhookNotFound()
     refused = service.refusal_for(
-        enabled=row.enabled,
-        webhook_trigger=row.enabled and await _trigger_kinds.webhook_trigger(session, workflow_id, row.version),
+        enabled=row["enabled"],
+        webhook_trigger=row["enabled"] and await _trigger_kinds.webhook_trigger(reads, workflow_id, row["version"]),
     )
     if refused is not None:
         raise refused
-    stored = {column.key: row._mapping[f"settings_{column.key}"] for column in _settings.c}
-    settings = WebhookSettings(**stored) if stored["workspace_id"] else service.default_settings(row.workspace_id)
-    signing_key = await service.open_signing_key(session, vault, settings) if settings.hmac_required else None
+    stored = {column.key: row[f"settings_{column.key}"] for column in _settings.c}
+    settings = WebhookSettings(**stored) if stored["workspace_id"] else service.default_settings(row["workspace_id"])
+    signing_key = None
+    if settings.hmac_required:
+        async with reads() as session:
+            signing_key = await service.open_signing_key(session, vault, settings)
     if settings.hmac_required and signing_key is None:
         raise WebhookInactive(
             "This workspace requires signed webhooks but has no signing key. Create one in the webhook settings.",
@@ -105,8 +113,8 @@ async def hook_target(session: AsyncSession, *, vault: Vault, workflow_id: str, 
         )
     return HookTarget(
         workflow_id=workflow_id,
-        workspace_id=row.workspace_id,
-        workflow_version=row.version,
+        workspace_id=row["workspace_id"],
+        workflow_version=row["version"],
         hmac_required=settings.hmac_required,
         replay_window_s=settings.replay_window_s,
         rate_per_s=settings.rate_per_s,

@@ -49,8 +49,8 @@ async def receive_hook(workflow_id: str, token: str, request: Request, state: St
 
 
 async def _receive(workflow_id: str, token: str, request: Request, state: AppState) -> HookAccepted:
-    async with state.reads() as session:
-        target = await receive.hook_target(session, vault=state.vault, workflow_id=workflow_id, token=token)
+    async with state.rows() as rows:
+        target = await receive.hook_target(rows, state.reads, vault=state.vault, workflow_id=workflow_id, token=token)
     # The body is read with no database connection held: a slow sender ties up nothing shared.
     wait = await state.hook_limiter.take(target.workflow_id, rate=target.rate_per_s, burst=target.burst)
     if wait > 0:
