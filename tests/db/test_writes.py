@@ -296,3 +296,14 @@ def test_lookups_see_what_is_committed_and_never_wait_for_a_writer(settings: Set
         return seen
 
     assert run(scenario, settings) == ["queued", "queued", "running"]
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("backend", ["sqlite"])  # the compiled statements are the direct writer's
+def test_a_missing_parameter_is_refused_by_name(backend: str, settings: Settings) -> None:
+    async def scenario(state: AppState) -> None:
+        async with state.writes() as writes:
+            await writes.execute(RUN_STATUS, {})
+
+    with pytest.raises(ValueError, match="parameter 'run_id'"):
+        run(scenario, settings)

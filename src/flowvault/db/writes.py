@@ -35,6 +35,7 @@ from flowvault.db import inline_sqlite
 from flowvault.lru import LRU
 
 COMPILED_STATEMENTS = 64
+_GIVEN = object()
 
 
 class Rows(Protocol):
@@ -107,12 +108,16 @@ class _Compiled:
             # Python-side column defaults are SQLAlchemy's execution context's job: give every column instead.
             raise ValueError(f"the statement needs column defaults run: {compiled}")
         self.sql = str(compiled)
-        self._compiled = compiled
-        binds = compiled.binds
-        self._order = [
-            (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect))
-            for name in compiled.positiontup or ()
-        ]
+        # Each positional parameter: the key it is given by, its bind processor, and its value when not given
+        # (a literal in the statement, processed once) or _GIVEN when the caller must give it.
+        self._order: list[tuple[str, Callable[[Any], Any] | None, Any]] = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            if bind.expanding or bind.callable is not None:
+                raise ValueError(f"the statement has an expanding or computed parameter: {compiled}")
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            constant = _GIVEN if bind.required else bind.value if process is None else process(bind.value)
+            self._order.append((bind.key, process, constant))
         # What a row holds, in order: a SELECT's columns, or what a statement RETURNs.
         columns = statement.selected_columns if isinstance(statement, Select) else statement.exported_columns
         self._columns = [
@@ -127,8 +132,16 @@ class _Compiled:
         }
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        params = self._compiled.construct_params(dict(values))
-        return tuple(params[name] if process is None else process(params[name]) for name, process in self._order)
+        params = []
+        for key, process, constant in self._order:
+            if key in values:
+                value = values[key]
+                params.append(value if process is None else process(value))
+            elif constant is _GIVEN:
+                raise ValueError(f"a value is required for the parameter {key!r} of: {self.sql}")
+            else:
+                params.append(constant)
+        return tuple(params)
 
 
 class SQLiteWrites:
