@@ -224,7 +224,8 @@ class SQLiteWriter:
     async def transaction(self) -> AsyncIterator[Writes]:
         gate = inline_sqlite.write_gate(self.database)
         try:
-            await asyncio.wait_for(gate.acquire(), inline_sqlite.GATE_TIMEOUT_SECONDS)
+            async with asyncio.timeout(inline_sqlite.GATE_TIMEOUT_SECONDS):  # a timer, not wait_for's task
+                await gate.acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
         try:

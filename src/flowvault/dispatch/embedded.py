@@ -65,7 +65,8 @@ class EmbeddedDispatcher:
             if len(claims) == free > 0:
                 continue  # all slots filled: there may be more, claim again when a slot frees
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+                async with asyncio.timeout(IDLE_POLL_SECONDS):  # a timer, not wait_for's task per wake-up
+                    await self._wake.wait()
 
     async def _execute(self, claim: Claim) -> None:
         try:
