@@ -189,7 +189,9 @@ async def _in_process(scene: Scene, resolve_repeat: int) -> dict[str, float]:
                 warm.append(time.perf_counter() - started)
             assert cache.builds == 1
         return {
-            "resolve_s": statistics.median(times),
+            # ~40 µs each, so another tenant's burst moves a median: the lowest median of 10 blocks of 100
+            # (other load only ever adds time), for the 100- and the 100,000-secret database alike.
+            "resolve_s": min(statistics.median(times[start : start + 100]) for start in range(0, len(times), 100)),
             "hardcoded_decrypt_all_s": decrypt_s,
             "hardcoded_redactor_check_s": max(0.0, cold_s - decrypt_s),
             "hardcoded_cold_check_s": cold_s,
@@ -249,7 +251,7 @@ def measure(scene: Scene, log_dir: Path, *, list_repeat: int, save_repeat: int) 
         rss = server.peak_rss()
     finally:
         server.stop()
-    figures = asyncio.run(_in_process(scene, resolve_repeat=50))
+    figures = asyncio.run(_in_process(scene, resolve_repeat=1000))
     return {
         "secrets": scene.secrets, "listed_items": listed["items"], "list_s": list_s, "list_all_s": list_all,
         "list_far_page_s": far_s, "listed_far_items": listed["far_items"],
