@@ -132,3 +132,18 @@ def join(owner: Actor, ws: str, member: Actor, role: str) -> None:
     assert invitation.status_code == 201, invitation.text
     accepted = member.post(f"/api/v1/invitations/{invitation.json()['id']}/accept")
     assert accepted.status_code == 200, accepted.text
+
+
+async def new_workflow(state: Any) -> Any:
+    """A workspace with one empty workflow, straight in the database (``state``: an open AppState)."""
+    from flowvault.workflows.models import Workflow
+    from flowvault.workspaces.models import Workspace
+
+    async with state.sessions() as session:
+        workspace = Workspace(name="w")
+        session.add(workspace)
+        await session.flush()
+        workflow = Workflow(workspace_id=workspace.id, name="wf", graph={"nodes": [], "edges": []})
+        session.add(workflow)
+        await session.commit()
+        return workflow

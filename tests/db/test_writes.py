@@ -20,8 +20,7 @@ from flowvault.db.base import table_of
 from flowvault.db.writes import SQLiteWriter, session_transactions
 from flowvault.deps import AppState
 from flowvault.runs.models import Run, RunStep
-from flowvault.workflows.models import Workflow
-from flowvault.workspaces.models import Workspace
+from tests.conftest import new_workflow
 
 T = TypeVar("T")
 STEPS = table_of(RunStep)
@@ -44,15 +43,10 @@ def run(work: Callable[[AppState], Awaitable[T]], settings: Settings) -> T:
 
 
 async def a_run(state: AppState) -> str:
+    workflow = await new_workflow(state)
     async with state.sessions() as session:
-        workspace = Workspace(name="w")
-        session.add(workspace)
-        await session.flush()
-        workflow = Workflow(workspace_id=workspace.id, name="wf", graph={"nodes": [], "edges": []})
-        session.add(workflow)
-        await session.flush()
         run_row = Run(
-            workspace_id=workspace.id, workflow_id=workflow.id, workflow_version=1, trigger="manual", input={}
+            workspace_id=workflow.workspace_id, workflow_id=workflow.id, workflow_version=1, trigger="manual", input={}
         )
         session.add(run_row)
         await session.commit()

@@ -19,29 +19,23 @@ from flowvault.triggers import receive
 from flowvault.triggers.errors import ReplayedRequest, WebhookNotFound
 from flowvault.triggers.signing import Verified
 from flowvault.workflows.models import Workflow
-from flowvault.workspaces.models import Workspace
+from tests.conftest import new_workflow
 
 SIGNATURE = "ab" * 32
 
 
 async def target_of_a_new_workflow(state: AppState) -> receive.HookTarget:
-    async with state.sessions() as session:
-        workspace = Workspace(name="w")
-        session.add(workspace)
-        await session.flush()
-        workflow = Workflow(workspace_id=workspace.id, name="wf", graph={"nodes": [], "edges": []})
-        session.add(workflow)
-        await session.commit()
-        return receive.HookTarget(
-            workflow_id=workflow.id,
-            workspace_id=workspace.id,
-            workflow_version=workflow.version,
-            hmac_required=False,
-            replay_window_s=300,
-            rate_per_s=5,
-            burst=20,
-            signing_key=None,
-        )
+    workflow = await new_workflow(state)
+    return receive.HookTarget(
+        workflow_id=workflow.id,
+        workspace_id=workflow.workspace_id,
+        workflow_version=workflow.version,
+        hmac_required=False,
+        replay_window_s=300,
+        rate_per_s=5,
+        burst=20,
+        signing_key=None,
+    )
 
 
 def scenario(settings: Settings, verified: Verified | None, *, delete_first: bool, twice: bool = False) -> Any:
