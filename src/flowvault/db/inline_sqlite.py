@@ -45,6 +45,19 @@ def write_gate(database: str) -> asyncio.Lock:
     return found[1]
 
 
+async def acquire_write_gate(database: str) -> asyncio.Lock:
+    """Waits for the write gate of ``database`` and returns it, held; after ``GATE_TIMEOUT_SECONDS``
+    fails like SQLite does ("database is locked"). Every writer of the process takes it here."""
+    gate = write_gate(database)
+    try:
+        async with asyncio.timeout(GATE_TIMEOUT_SECONDS):  # a timer, not wait_for's task per acquire
+            await gate.acquire()
+    except TimeoutError:
+        log.warning("waited %g s for the write gate: a write transaction stays open", GATE_TIMEOUT_SECONDS)
+        raise sqlite3.OperationalError("database is locked") from None
+    return gate
+
+
 def _starts_write(sql: str) -> bool:
     return sql.lstrip()[:9].upper().startswith(_WRITES)
 
@@ -130,13 +143,7 @@ class Connection:
     async def _before(self, sql: str) -> None:
         if self._held is not None or self._conn.in_transaction or not _starts_write(sql):
             return
-        gate = write_gate(self._database)
-        try:
-            await asyncio.wait_for(gate.acquire(), GATE_TIMEOUT_SECONDS)
-        except TimeoutError:
-            log.warning("waited %g s for the write gate: a write transaction stays open", GATE_TIMEOUT_SECONDS)
-            raise sqlite3.OperationalError("database is locked") from None
-        self._held = gate
+        self._held = await acquire_write_gate(self._database)
 
     def _after(self) -> None:
         if self._held is not None and not self._conn.in_transaction:

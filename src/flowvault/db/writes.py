@@ -18,7 +18,6 @@ Either way a transaction commits when its block ends and rolls back when the blo
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -222,12 +221,7 @@ class SQLiteWriter:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Writes]:
-        gate = inline_sqlite.write_gate(self.database)
-        try:
-            async with asyncio.timeout(inline_sqlite.GATE_TIMEOUT_SECONDS):  # a timer, not wait_for's task
-                await gate.acquire()
-        except TimeoutError:
-            raise sqlite3.OperationalError("database is locked") from None
+        gate = await inline_sqlite.acquire_write_gate(self.database)
         try:
             connection = self.connection
             connection.execute("BEGIN IMMEDIATE")

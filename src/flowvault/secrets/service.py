@@ -499,14 +499,9 @@ async def sealed_secret(reads: Rows, *, workspace_id: str, secret_id: str) -> Se
     )
 
 
-async def open_secret(session: AsyncSession, *, vault: Vault, secret: SealedSecret) -> dict[str, str]:
-    """Every field of the secret, decrypted: for the engine at the moment of a call, never stored.
-    Raises DecryptionError when a field does not open (altered, or its workspace key does not unwrap)."""
-    return open_fields(await vault.unwrapped(session, secret.workspace_id), secret)
-
-
 def open_fields(key: UnwrappedKey, secret: SealedSecret) -> dict[str, str]:
-    """Every field of the secret, its sealed ones opened with its workspace's key."""
+    """Every field of the secret, its sealed ones opened with its workspace's key: for the moment of a
+    call, never stored. Raises DecryptionError when a field does not open (altered, or not this key's)."""
     values: dict[str, str] = {k: str(v) for k, v in secret.public_fields.items()}
     for field, blob in secret.sealed.items():
         values[field] = key.open_field(secret_id=secret.id, version=secret.version, field=field, blob=blob)
@@ -518,7 +513,7 @@ async def resolve(session: AsyncSession, *, vault: Vault, workspace_id: str, sec
     secret = await sealed_secret(SessionWrites(session), workspace_id=workspace_id, secret_id=secret_id)
     if secret is None:
         raise NotFound(SECRET_NOT_FOUND)
-    return await open_secret(session, vault=vault, secret=secret)
+    return open_fields(await vault.unwrapped(session, workspace_id), secret)
 
 
 async def workspace_secret_values(
