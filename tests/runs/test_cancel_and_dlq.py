@@ -24,7 +24,7 @@ from flowvault.bootstrap import open_state
 from flowvault.config import Settings
 from flowvault.db.engine import sync_url
 from flowvault.runs.models import Run
-from flowvault.runs.service import CLAIM_WINDOW, claim_batch, claim_next, queue_run
+from flowvault.runs.service import CLAIM_SLACK, claim_batch, claim_next, queue_run
 from flowvault.workflows.models import Workflow
 from tests.conftest import Actor, join, sign_up
 
@@ -403,8 +403,8 @@ def test_concurrent_claimers_never_exceed_the_limit(settings: Settings) -> None:
 
 
 def test_a_backlog_in_a_full_workspace_holds_up_no_other_workspace(settings: Settings) -> None:
-    """More queued runs of a workspace at its limit than the claim looks at (CLAIM_WINDOW), all older
-    than another workspace's run: that run is still claimed, and none of the full workspace's."""
+    """Many more queued runs of a workspace at its limit than a claim's window, all older than another
+    workspace's run: that run is still claimed, and none of the full workspace's."""
     with TestClient(create_app(settings)) as client:
         busy = sign_up(client, "busy@example.com")
         set_concurrency(busy, 1)
@@ -419,7 +419,7 @@ def test_a_backlog_in_a_full_workspace_holds_up_no_other_workspace(settings: Set
                 workflow = await session.get(Workflow, busy_workflow)
                 waiting = await session.get(Workflow, other_workflow)
                 assert workflow is not None and waiting is not None
-                for _ in range(CLAIM_WINDOW + 10):
+                for _ in range(60):
                     await queue_run(session, workflow=workflow, trigger="manual", run_input={}, actor_id=None)
             async with state.writes() as writes:
                 first = await claim_batch(writes, 1)  # the busy workspace is now at its limit
@@ -434,3 +434,33 @@ def test_a_backlog_in_a_full_workspace_holds_up_no_other_workspace(settings: Set
 
     claimed, newest = asyncio.run(scenario())
     assert claimed == [newest]
+
+
+def test_a_workspace_that_fills_up_during_a_claim_leaves_the_rest_to_other_workspaces(settings: Settings) -> None:
+    """The oldest queued runs all belong to a workspace that reaches its limit part-way through one claim:
+    the claim goes on past the window it first read and fills its other slots with the next workspace's."""
+    with TestClient(create_app(settings)) as client:
+        busy = sign_up(client, "busy@example.com")
+        set_concurrency(busy, 2)
+        busy_workflow = delay_workflow(busy)
+        other = sign_up(client, "other@example.com")
+        other_workflow = delay_workflow(other)
+
+    async def scenario() -> list[str]:
+        state = await open_state(settings)
+        try:
+            async with state.sessions() as session:
+                workflow = await session.get(Workflow, busy_workflow)
+                waiting = await session.get(Workflow, other_workflow)
+                assert workflow is not None and waiting is not None
+                for _ in range(4 + CLAIM_SLACK + 4):  # more than one window of 4 free slots
+                    await queue_run(session, workflow=workflow, trigger="manual", run_input={}, actor_id=None)
+                for _ in range(3):
+                    await queue_run(session, workflow=waiting, trigger="manual", run_input={}, actor_id=None)
+            async with state.writes() as writes:
+                claimed = await claim_batch(writes, 4)
+            return [claim.run.workflow_id for claim in claimed]
+        finally:
+            await state.engine.dispose()
+
+    assert asyncio.run(scenario()) == [busy_workflow, busy_workflow, other_workflow, other_workflow]

@@ -23,7 +23,11 @@ from flowvault.workspaces.service import Member
 
 RUN_NOT_FOUND = "Run not found in this workspace."
 MAX_INPUT_BYTES = 1_000_000
-CLAIM_WINDOW = 50
+CLAIM_SLACK = 2
+"""Queued runs a claim reads beyond its free slots on SQLite (PostgreSQL reads 4 per slot, some of them
+locked by other claimers)."""
+CLAIM_PASSES = 4
+"""Windows a claim reads at most: the next one when workspaces filled up or other claimers took runs."""
 DEFAULT_CONCURRENCY = 5
 
 
@@ -195,23 +199,41 @@ async def claim_batch(writes: Writes, slots: int) -> list[Claim]:
     """Marks up to ``slots`` of the oldest queued runs whose workspaces are under their concurrency
     limits as running, in the caller's transaction. Safe with several claimers (other processes): each
     status change is conditional, and so is the concurrency limit."""
-    if slots < 1:
-        return []
-    lock_rows = writes.dialect != "sqlite"  # SQLite has one writer at a time anyway
-    size = max(4 * slots, 8) if lock_rows else max(CLAIM_WINDOW, slots)
-    window = await writes.rows(_claim_window(lock_rows, size), {})
     claims: list[Claim] = []
-    full: set[str] = set()
+    lock_rows = writes.dialect != "sqlite"  # SQLite has one writer at a time anyway
     locked: set[str] = set()
-    for candidate in window:
-        if len(claims) == slots:
+    for _ in range(CLAIM_PASSES):
+        wanted = slots - len(claims)
+        if wanted < 1:
             break
+        # A window only a little larger than the free slots: a slot frees at a time, and reading a long
+        # window per claim cost more than the claim. Workspaces filled by this pass drop out of the next
+        # window (it leaves out full workspaces), so a short window holds up no other workspace.
+        size = max(4 * wanted, 8) if lock_rows else wanted + CLAIM_SLACK
+        window = await writes.rows(_claim_window(lock_rows, size), {})
+        if not await _claim_from(writes, window, wanted, claims, locked if lock_rows else None):
+            break
+        if len(window) < size:
+            break  # nothing else is queued
+    return claims
+
+
+async def _claim_from(
+    writes: Writes, window: list[dict[str, Any]], wanted: int, claims: list[Claim], locked: set[str] | None
+) -> bool:
+    """Claims up to ``wanted`` runs of the window into ``claims``. True when the window ran out before
+    that because workspaces filled up or other claimers took runs: another window may have more."""
+    full: set[str] = set()
+    taken = 0
+    for candidate in window:
+        if taken == wanted:
+            return False
         run_id, workspace_id, concurrency = candidate["id"], candidate["workspace_id"], candidate["concurrency"]
         if workspace_id in full:
             continue
         workspace_limit = DEFAULT_CONCURRENCY if concurrency is None else concurrency
         # Claims of one workspace are serialised by a row lock, so the count inside the update is current.
-        if lock_rows and workspace_id not in locked:
+        if locked is not None and workspace_id not in locked:
             await writes.rows(_LOCK_WORKSPACE, {"workspace_id": workspace_id})
             locked.add(workspace_id)
         claimed = await writes.rows(
@@ -221,6 +243,7 @@ async def claim_batch(writes: Writes, slots: int) -> list[Claim]:
             if (await writes.rows(_RUN_STATUS, {"run_id": run_id}))[0]["status"] == "queued":
                 full.add(workspace_id)  # its workspace is full; else another claimer took it: try the next
             continue
+        taken += 1
         claims.append(
             Claim(
                 run=Run(**claimed[0]),
@@ -228,7 +251,7 @@ async def claim_batch(writes: Writes, slots: int) -> list[Claim]:
                 allowlist=tuple(str(h) for h in candidate["egress_allowlist"] or ()),
             )
         )
-    return claims
+    return taken < wanted
 
 
 async def claim_next(writes: Writes) -> Run | None:
