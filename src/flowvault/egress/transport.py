@@ -9,6 +9,9 @@ address: left alone, a TLS connection verified for ``a.example`` could be reused
 The transport refuses a URL whose host is not an IP address: a name here would mean a DNS lookup
 after the check, which is exactly what pinning exists to prevent.
 
+Connections are made by ``AsyncioBackend`` (``egress.network``): asyncio's transports directly, not
+anyio's wrappers around them.
+
 Building a TLS context (loading the CA bundle) costs tens of milliseconds, so a transport builds one
 when it first needs it and every pool shares it.
 """
@@ -19,9 +22,11 @@ import ssl
 from collections import OrderedDict
 
 import certifi
+import httpcore
 import httpx
 
 from flowvault.egress.addresses import parse_address
+from flowvault.egress.network import AsyncioBackend
 
 MAX_POOLS = 256
 """Pools kept per transport; the least recently used one is closed beyond that."""
@@ -57,7 +62,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         key = str(server_name or "")
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = httpx.AsyncHTTPTransport(verify=self._context(), limits=self._limits)
+            pool = self._pools[key] = _pool(self._context(), self._limits)
             while len(self._pools) > self._max_pools:
                 _name, oldest = self._pools.popitem(last=False)
                 await oldest.aclose()
@@ -69,3 +74,18 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         pools, self._pools = list(self._pools.values()), OrderedDict()
         for pool in pools:
             await pool.aclose()
+
+
+def _pool(verify: ssl.SSLContext | bool, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's transport (its request and response mapping, its errors) on a connection pool whose
+    connections are made by ``AsyncioBackend``. httpx takes no network backend, so its pool is replaced
+    by one of the same settings."""
+    transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=AsyncioBackend(),
+    )
+    return transport
