@@ -17,7 +17,6 @@ Proxy settings from the environment are ignored: a proxy would resolve names its
 
 from __future__ import annotations
 
-import http.cookiejar
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -80,13 +79,9 @@ class GuardedClient:
         self.policy = policy
         self._resolver = resolver or system_resolver
         self._on_blocked = on_blocked
-        no_cookies = http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        self._client = httpx.AsyncClient(
-            transport=transport or PinnedTransport(),
-            follow_redirects=False,
-            trust_env=False,
-            cookies=no_cookies,
-        )
+        self._transport = transport or PinnedTransport()
+        # Builds the requests (encoding bodies, default headers); they are sent to the transport directly.
+        self._client = httpx.AsyncClient(transport=self._transport, follow_redirects=False, trust_env=False)
 
     async def request(
         self,
@@ -248,11 +243,15 @@ class GuardedClient:
                 extensions=extensions,
             )
             try:
-                response = await self._client.send(request, stream=True)
-            except httpx.ConnectError:  # nothing was sent; the next checked address may answer
-                if index == last:
-                    raise
-                continue
+                # Straight to the transport: this client follows redirects itself, has no auth flow and
+                # keeps no cookies, which is all httpx.AsyncClient.send adds (and extracting cookies per
+                # response, only to drop them, cost more than the rest of it).
+                response = await self._transport.handle_async_request(request)
+            except httpx.RequestError as exc:
+                exc.request = request  # as httpx.AsyncClient.send does
+                if isinstance(exc, httpx.ConnectError) and index < last:
+                    continue  # nothing was sent; the next checked address may answer
+                raise
             response.request = httpx.Request(
                 hop.method,
                 destination.url,

@@ -8,6 +8,8 @@ belongs to this object and is closed by :meth:`EgressClients.aclose` when the pr
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+
 import httpx
 
 from flowvault.egress.client import GuardedClient
@@ -43,6 +45,7 @@ class EgressClients:
         self._transport = transport
         self._resolver = resolver
         self._clients: LRU[EgressPolicy, GuardedClient] = LRU(max_policies)
+        self._by_key: LRU[Hashable, GuardedClient] = LRU(max_policies)
 
     def client(self, policy: EgressPolicy) -> GuardedClient:
         client = self._clients.get(policy)
@@ -53,7 +56,16 @@ class EgressClients:
         client = GuardedClient(policy, resolver=self._resolver, transport=_Shared(self._transport))
         return self._clients.put(policy, client)
 
+    def client_for(self, key: Hashable, policy: Callable[[], EgressPolicy]) -> GuardedClient:
+        """The client of the policy ``policy()`` builds, found by ``key`` (what the policy is made of, for
+        a caller that would otherwise build the same policy for every request)."""
+        client = self._by_key.get(key)
+        if client is None:
+            client = self._by_key.put(key, self.client(policy()))
+        return client
+
     async def aclose(self) -> None:
+        self._by_key.clear()
         self._clients.clear()
         transport, self._transport = self._transport, None
         if transport is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -80,7 +81,6 @@ class DbRunHost:
         self._lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
-        self._policies: dict[str, EgressPolicy] = {}
 
     async def _credential(self, secret: secrets_service.SealedSecret) -> ResolvedCredential:
         ctype = credential_type(secret.type)
@@ -142,13 +142,13 @@ class DbRunHost:
 
     def http_client(self, kind: NodeType) -> HttpClient:
         """The process's guarded client for this run's policy (allowlist + the type's service hosts)."""
-        policy = self._policies.get(kind.key)
-        if policy is None:
-            services = tuple(h for s in kind.services if (h := service_host(self.state.settings.service_url(s))))
-            policy = self._policies[kind.key] = EgressPolicy(
-                allowed_hosts=self.allowlist + services, exempt_private=self.state.settings.private_host_exemptions
-            )
-        return self.state.egress.client(policy)
+        return self.state.egress.client_for((self.allowlist, kind.key), partial(self._policy, kind))
+
+    def _policy(self, kind: NodeType) -> EgressPolicy:
+        services = tuple(h for s in kind.services if (h := service_host(self.state.settings.service_url(s))))
+        return EgressPolicy(
+            allowed_hosts=self.allowlist + services, exempt_private=self.state.settings.private_host_exemptions
+        )
 
     def service_url(self, service: str) -> str:
         return self.state.settings.service_url(service)
