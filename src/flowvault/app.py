@@ -30,7 +30,7 @@ from flowvault.redaction import install_log_redaction
 from flowvault.runs.router import router as runs_router
 from flowvault.secrets.router import router as secrets_router
 from flowvault.triggers.access_log import install_hook_token_masking, uninstall_hook_token_masking
-from flowvault.triggers.router import hooks_router
+from flowvault.triggers.router import hook_route, hooks_router
 from flowvault.triggers.router import router as webhooks_router
 from flowvault.triggers.scheduler import Scheduler
 from flowvault.workflows.router import router as workflows_router
@@ -227,6 +227,7 @@ def create_app(
     )
     for router in routers:
         app.include_router(router)
+    app.router.routes.insert(0, hook_route())  # senders' requests: a plain route, matched before any other
 
     @app.get("/api/v1/health", tags=["meta"])
     async def health() -> dict[str, str]:

@@ -241,3 +241,18 @@ def test_who_may_see_and_change_webhooks(signup: Any) -> None:
             if status >= 400:
                 assert_problem(response, status)
                 assert "token" not in response.json() and "signing_key" not in response.json()
+
+
+def test_senders_are_answered_by_a_plain_route_ahead_of_the_documented_one(settings: Settings) -> None:
+    """POST /hooks/... is matched first by a plain Starlette route (no dependency solving per request);
+    FastAPI's route for it still documents the endpoint."""
+    from starlette.routing import Route
+
+    from flowvault.app import create_app
+    from flowvault.triggers.router import HOOK_PATH
+
+    app = create_app(settings)
+    first = app.router.routes[0]
+    assert isinstance(first, Route) and first.path == HOOK_PATH and first.methods == {"POST"}
+    documented = app.openapi()["paths"][HOOK_PATH]["post"]
+    assert set(documented["responses"]) >= {"202", "404", "429"}
