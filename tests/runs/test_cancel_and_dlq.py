@@ -402,15 +402,19 @@ def test_concurrent_claimers_never_exceed_the_limit(settings: Settings) -> None:
     assert sum(run is not None for run in claimed) == 2
 
 
+def busy_and_other(settings: Settings, *, busy_limit: int) -> tuple[str, str]:
+    """The ids of two workspaces' delay workflows: one workspace runs at most ``busy_limit`` at once."""
+    with TestClient(create_app(settings)) as client:
+        busy = sign_up(client, "busy@example.com")
+        set_concurrency(busy, busy_limit)
+        busy_workflow = delay_workflow(busy)
+        return busy_workflow, delay_workflow(sign_up(client, "other@example.com"))
+
+
 def test_a_backlog_in_a_full_workspace_holds_up_no_other_workspace(settings: Settings) -> None:
     """Many more queued runs of a workspace at its limit than a claim's window, all older than another
     workspace's run: that run is still claimed, and none of the full workspace's."""
-    with TestClient(create_app(settings)) as client:
-        busy = sign_up(client, "busy@example.com")
-        set_concurrency(busy, 1)
-        busy_workflow = delay_workflow(busy)
-        other = sign_up(client, "other@example.com")
-        other_workflow = delay_workflow(other)
+    busy_workflow, other_workflow = busy_and_other(settings, busy_limit=1)
 
     async def scenario() -> tuple[list[str], str]:
         state = await open_state(settings)
@@ -439,12 +443,7 @@ def test_a_backlog_in_a_full_workspace_holds_up_no_other_workspace(settings: Set
 def test_a_workspace_that_fills_up_during_a_claim_leaves_the_rest_to_other_workspaces(settings: Settings) -> None:
     """The oldest queued runs all belong to a workspace that reaches its limit part-way through one claim:
     the claim goes on past the window it first read and fills its other slots with the next workspace's."""
-    with TestClient(create_app(settings)) as client:
-        busy = sign_up(client, "busy@example.com")
-        set_concurrency(busy, 2)
-        busy_workflow = delay_workflow(busy)
-        other = sign_up(client, "other@example.com")
-        other_workflow = delay_workflow(other)
+    busy_workflow, other_workflow = busy_and_other(settings, busy_limit=2)
 
     async def scenario() -> list[str]:
         state = await open_state(settings)
