@@ -17,6 +17,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.app import create_app
 from flowvault.auth import passwords
@@ -402,6 +403,14 @@ def test_concurrent_claimers_never_exceed_the_limit(settings: Settings) -> None:
     assert sum(run is not None for run in claimed) == 2
 
 
+async def queue_runs(session: AsyncSession, workflow_id: str, count: int) -> list[Run]:
+    workflow = await session.get(Workflow, workflow_id)
+    assert workflow is not None
+    return [
+        await queue_run(session, workflow=workflow, trigger="manual", run_input={}, actor_id=None) for _ in range(count)
+    ]
+
+
 def busy_and_other(settings: Settings, *, busy_limit: int) -> tuple[str, str]:
     """The ids of two workspaces' delay workflows: one workspace runs at most ``busy_limit`` at once."""
     with TestClient(create_app(settings)) as client:
@@ -420,16 +429,12 @@ def test_a_backlog_in_a_full_workspace_holds_up_no_other_workspace(settings: Set
         state = await open_state(settings)
         try:
             async with state.sessions() as session:
-                workflow = await session.get(Workflow, busy_workflow)
-                waiting = await session.get(Workflow, other_workflow)
-                assert workflow is not None and waiting is not None
-                for _ in range(60):
-                    await queue_run(session, workflow=workflow, trigger="manual", run_input={}, actor_id=None)
+                await queue_runs(session, busy_workflow, 60)
             async with state.writes() as writes:
                 first = await claim_batch(writes, 1)  # the busy workspace is now at its limit
             assert [claim.run.workflow_id for claim in first] == [busy_workflow]
             async with state.sessions() as session:
-                newest = await queue_run(session, workflow=waiting, trigger="manual", run_input={}, actor_id=None)
+                [newest] = await queue_runs(session, other_workflow, 1)
             async with state.writes() as writes:
                 claimed = await claim_batch(writes, 3)
             return [claim.run.id for claim in claimed], newest.id
@@ -449,13 +454,8 @@ def test_a_workspace_that_fills_up_during_a_claim_leaves_the_rest_to_other_works
         state = await open_state(settings)
         try:
             async with state.sessions() as session:
-                workflow = await session.get(Workflow, busy_workflow)
-                waiting = await session.get(Workflow, other_workflow)
-                assert workflow is not None and waiting is not None
-                for _ in range(4 + CLAIM_SLACK + 4):  # more than one window of 4 free slots
-                    await queue_run(session, workflow=workflow, trigger="manual", run_input={}, actor_id=None)
-                for _ in range(3):
-                    await queue_run(session, workflow=waiting, trigger="manual", run_input={}, actor_id=None)
+                await queue_runs(session, busy_workflow, 4 + CLAIM_SLACK + 4)  # more than one window of 4 slots
+                await queue_runs(session, other_workflow, 3)
             async with state.writes() as writes:
                 claimed = await claim_batch(writes, 4)
             return [claim.run.workflow_id for claim in claimed]
