@@ -7,21 +7,16 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import hypothesis
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from sqlalchemy import bindparam, delete, insert, select, text, update
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 
 from flowvault.bootstrap import open_state
 from flowvault.config import Settings
-from flowvault.db import writes
-from flowvault.db.base import UTCDateTime, table_of
+from flowvault.db.base import table_of
 from flowvault.db.writes import SQLiteWriter, session_transactions
 from flowvault.deps import AppState
 from flowvault.runs.models import Run, RunStep
@@ -306,20 +301,3 @@ def test_a_missing_parameter_is_refused_by_name(backend: str, settings: Settings
 
     with pytest.raises(ValueError, match="parameter 'run_id'"):
         run(scenario, settings)
-
-
-@hypothesis.settings(max_examples=300)
-@given(
-    moment=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
-    offset_minutes=st.integers(min_value=-23 * 60, max_value=23 * 60),
-)
-def test_utc_datetimes_are_stored_exactly_as_sqlalchemy_stores_them(moment: datetime, offset_minutes: int) -> None:
-    """The direct path formats UTCDateTime values itself; SQLAlchemy (the pooled path) must read and compare
-    them as its own: the same string for every instant, from any time zone."""
-    dialect = sqlite_dialect.dialect()
-    theirs = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
-    assert theirs is not None
-    value = moment.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
-    assert writes._sqlite_utc_datetime(value) == theirs(value)
-    with pytest.raises(ValueError, match="naive"):
-        writes._sqlite_utc_datetime(moment)

@@ -27,10 +27,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else self.to_utc(value)
-
-    @staticmethod
-    def to_utc(value: datetime) -> datetime:
+        if value is None:
+            return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTCDateTime column")
         return value.astimezone(UTC)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Select, event
@@ -32,7 +31,6 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
 from flowvault.db import inline_sqlite
-from flowvault.db.base import UTCDateTime
 from flowvault.lru import LRU
 
 COMPILED_STATEMENTS = 64
@@ -99,21 +97,6 @@ def session_reads(reads: async_sessionmaker[AsyncSession]) -> ReadRows:
     return reading
 
 
-def _bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
-    if isinstance(type_, UTCDateTime) and dialect.name == "sqlite":
-        return _sqlite_utc_datetime
-    processor: Callable[[Any], Any] | None = type_.dialect_impl(dialect).bind_processor(dialect)
-    return processor
-
-
-def _sqlite_utc_datetime(value: datetime | None) -> str | None:
-    """What UTCDateTime's bind processor stores on SQLite (its storage format: naive UTC, always with
-    microseconds), made by ``datetime.isoformat`` in C instead of a %-format of eight fields."""
-    if value is None:
-        return None
-    return UTCDateTime.to_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
 class _Compiled:
     """A statement compiled for SQLite for one set of keys: its SQL and how to make its parameters."""
 
@@ -131,7 +114,7 @@ class _Compiled:
             bind = compiled.binds[name]
             if bind.expanding or bind.callable is not None:
                 raise ValueError(f"the statement has an expanding or computed parameter: {compiled}")
-            process = _bind_processor(bind.type, dialect)
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             constant = _GIVEN if bind.required else bind.value if process is None else process(bind.value)
             self._order.append((bind.key, process, constant))
         # What a row holds, in order: a SELECT's columns, or what a statement RETURNs.
