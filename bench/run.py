@@ -143,8 +143,7 @@ def main() -> None:
         sizes = (100, 5_000) if args.quick else (100, 100_000)
         workflows = 1_000 if args.quick else 10_000
         _say(f"scale: {workflows:,} workflows, {' then '.join(f'{s:,}' for s in sizes)} secrets")
-        results["scale"] = bench_scale(log_dir=LOG_DIR, sizes=sizes, workflows=workflows,
-                                       list_repeat=3 if args.quick else 2, save_repeat=3 if args.quick else 2)
+        results["scale"] = bench_scale(log_dir=LOG_DIR, sizes=sizes, workflows=workflows)
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["seconds"] = time.monotonic() - started
     table = report.rows(results)

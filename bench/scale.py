@@ -12,7 +12,7 @@ Measured, at each size, on a restarted ``flowvault serve``:
 - one page of the secret list (``GET .../secrets``, the default page of 100), the first page and a
   page near the end (through the cursor of the page before it);
 - the first workflow save after the start (``save_cold_s``: it builds the process's index of the
-  workspace's secrets), then saves with the index current (``save_s``, the median), then a save right
+  workspace's secrets), then saves with the index current (``save_s``, the fastest of 9), then a save right
   after a secret was rotated through the API (``save_after_rotate_s``: the index refreshes that one
   secret): each one validation, the "no hardcoded tokens" check, the usage index rewrite and the
   change history;
@@ -141,12 +141,25 @@ def insert_workflows(scene: Scene, count: int) -> float:
 
 
 def _median_time(work: Callable[[], Any], repeat: int) -> tuple[float, list[float]]:
+    times = _times(work, repeat)
+    return statistics.median(times), times
+
+
+def _lowest_time(work: Callable[[], Any], repeat: int) -> tuple[float, list[float]]:
+    """The fastest of ``repeat`` calls: for the ~10-20 ms figures in the table, which a burst of another
+    tenant's load moves by 2 x (a median of 3 read 2.08 once, 0.6-1.3 in the runs around it); other load
+    only ever adds time."""
+    times = _times(work, repeat)
+    return min(times), times
+
+
+def _times(work: Callable[[], Any], repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
         work()
         times.append(time.perf_counter() - started)
-    return statistics.median(times), times
+    return times
 
 
 async def _in_process(scene: Scene, resolve_repeat: int) -> dict[str, float]:
@@ -226,7 +239,7 @@ def measure(scene: Scene, log_dir: Path, *, list_repeat: int, save_repeat: int) 
             listed["items"] = len(body["items"])
             assert body["next_cursor"] is not None or scene.secrets <= len(body["items"])
 
-        list_s, list_all = _median_time(list_first_page, list_repeat)
+        list_s, list_all = _lowest_time(list_first_page, list_repeat)
         # A page near the end: the cursor of the page before the last bulk secrets (keyset, no offset).
         before_end = f"Bulk secret {max(1, scene.secrets - 150):06d}"
         far_cursor = encode_cursor("http_bearer", before_end)
@@ -244,7 +257,7 @@ def measure(scene: Scene, log_dir: Path, *, list_repeat: int, save_repeat: int) 
             scene.workspace.call("PUT", f"/workflows/{scene.workflow_id}", 200, json=body, timeout=600)
 
         save_cold_s, _ = _median_time(save, 1)  # the process's first save builds its index of the secrets
-        save_s, save_all = _median_time(save, save_repeat)
+        save_s, save_all = _lowest_time(save, save_repeat)
         rotations = iter(range(1_000_000))
 
         def rotate_then_save() -> float:
@@ -269,7 +282,7 @@ def measure(scene: Scene, log_dir: Path, *, list_repeat: int, save_repeat: int) 
 
 
 def bench_scale(*, log_dir: Path, sizes: tuple[int, ...] = (100, 100_000), workflows: int = 10_000,
-                list_repeat: int = 3, save_repeat: int = 3) -> dict[str, Any]:
+                list_repeat: int = 7, save_repeat: int = 9) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="flowvault-scale-"))
     port = servers.free_port()
     base = f"http://127.0.0.1:{port}"
