@@ -19,7 +19,7 @@ import asyncio
 import select
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any, cast
 
 import httpcore
@@ -197,37 +197,36 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, connection = await loop.create_connection(
-                    _Connection, host, port, local_addr=(local_address, 0) if local_address else None
-                )
-        except TimeoutError as exc:  # before OSError: TimeoutError is one
-            raise httpcore.ConnectTimeout(f"connecting to {host}:{port} timed out") from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        _set_options(transport, socket_options)
-        return AsyncioStream(transport, connection)
+        local_addr = (local_address, 0) if local_address else None
+        connecting = loop.create_connection(_Connection, host, port, local_addr=local_addr)
+        return await _connected(connecting, f"{host}:{port}", timeout, socket_options)
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[SocketOption] | None = None
     ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                transport, connection = await loop.create_unix_connection(_Connection, path)
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"connecting to {path} timed out") from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        _set_options(transport, socket_options)
-        return AsyncioStream(transport, connection)
+        connecting = asyncio.get_running_loop().create_unix_connection(_Connection, path)
+        return await _connected(connecting, path, timeout, socket_options)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-def _set_options(transport: asyncio.Transport, options: Iterable[SocketOption] | None) -> None:
+async def _connected(
+    connecting: Awaitable[tuple[asyncio.BaseTransport, _Connection]],
+    target: str,
+    timeout: float | None,
+    options: Iterable[SocketOption] | None,
+) -> AsyncioStream:
+    """The stream of a connection being made, within ``timeout``, with httpcore's errors."""
+    try:
+        async with asyncio.timeout(timeout):
+            transport, connection = await connecting
+    except TimeoutError as exc:  # before OSError: TimeoutError is one
+        raise httpcore.ConnectTimeout(f"connecting to {target} timed out") from exc
+    except OSError as exc:
+        raise httpcore.ConnectError(str(exc)) from exc
+    stream = AsyncioStream(cast(asyncio.Transport, transport), connection)
     sock: socket.socket = transport.get_extra_info("socket")
     for option in options or ():
         sock.setsockopt(*option)
+    return stream

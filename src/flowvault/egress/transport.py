@@ -80,9 +80,10 @@ def _pool(verify: ssl.SSLContext | bool, limits: httpx.Limits) -> httpx.AsyncHTT
     """httpx's transport (its request and response mapping, its errors) on a connection pool whose
     connections are made by ``AsyncioBackend``. httpx takes no network backend, so its pool is replaced
     by one of the same settings."""
-    transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
+    context = httpx.create_ssl_context(verify=verify, trust_env=False)  # the shared one, or one that checks nothing
+    transport = httpx.AsyncHTTPTransport(verify=context, limits=limits, trust_env=False)
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+        ssl_context=context,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
