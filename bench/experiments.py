@@ -116,8 +116,8 @@ def _count_sql() -> None:
 
     original = db_engine.make_engine
 
-    def make_engine(url: str) -> Any:
-        engine = original(url)
+    def make_engine(url: str, **options: Any) -> Any:
+        engine = original(url, **options)
         event.listen(engine.sync_engine, "before_cursor_execute", statement)
         event.listen(engine.sync_engine, "commit", on_commit)
         return engine

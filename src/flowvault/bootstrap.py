@@ -55,7 +55,7 @@ async def open_state(settings: Settings, *, create_key_file: bool = False) -> Ap
     keyring = load_keyring(settings, create=create_key_file)
     if settings.is_sqlite:
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, pool_size=settings.database_pool_size)
     try:
         await prepare_database(settings, engine)
         sessions = make_sessionmaker(engine)

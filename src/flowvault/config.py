@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_DATABASE_POOL_SIZE = 20
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLOWVAULT_", extra="ignore")
@@ -34,6 +36,12 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     workspace_key_cache_seconds: float = 300.0
     embedded_workers: int = Field(default=8, ge=1, le=256, description="Runs executed at once by `serve`")
+    database_pool_size: int = Field(
+        default=DEFAULT_DATABASE_POOL_SIZE,
+        ge=1,
+        le=1000,
+        description="PostgreSQL: connections each process keeps open (as many more at peaks)",
+    )
     public_url: str | None = Field(
         default=None, description="Base URL senders reach the server at (webhook URLs); default: the request's"
     )

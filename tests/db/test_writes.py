@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy import bindparam, delete, event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from flowvault.bootstrap import open_state
@@ -301,3 +301,55 @@ def test_a_missing_parameter_is_refused_by_name(backend: str, settings: Settings
 
     with pytest.raises(ValueError, match="parameter 'run_id'"):
         run(scenario, settings)
+
+
+def test_a_sessions_many_rows_go_in_multi_row_inserts_never_the_drivers_executemany(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg runs ``executemany`` in pipeline mode, polling for the server's answer: a session's
+    INSERT rows go in multi-row statements (``MULTI_ROW_INSERT`` rows each), other statements (and
+    rows whose keys differ) one statement per row. What is stored is the same either way."""
+    monkeypatch.setattr("flowvault.db.writes.MULTI_ROW_INSERT", 2)
+
+    async def scenario(state: AppState) -> tuple[list[tuple[str, bool]], list[tuple[int, str | None, str]]]:
+        run_id = await a_run(state)
+        sent: list[tuple[str, bool]] = []
+
+        def record(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, executemany: bool) -> None:
+            sent.append((statement.split()[0], executemany))
+
+        event.listen(state.engine.sync_engine, "before_cursor_execute", record)
+        without_error = {k: v for k, v in step(run_id, 9).items() if k != "error"}
+        async with session_transactions(state.sessions)() as writes:
+            await writes.executemany(INSERT_STEP, [step(run_id, seq) for seq in (1, 2, 3)])  # 2 statements
+            await writes.executemany(INSERT_STEP, [step(run_id, 4), without_error])  # keys differ: one each
+            await writes.executemany(
+                update(STEPS).where(STEPS.c.run_id == bindparam("r"), STEPS.c.seq == bindparam("s")).values(error="x"),
+                [{"r": run_id, "s": 1}, {"r": run_id, "s": 3}],
+            )
+        event.remove(state.engine.sync_engine, "before_cursor_execute", record)
+        async with state.sessions() as session:
+            stored = (
+                await session.execute(
+                    select(RunStep.seq, RunStep.error, RunStep.node_name).where(RunStep.run_id == run_id)
+                )
+            ).all()
+        return sent, sorted((seq, error, name) for seq, error, name in stored)
+
+    sent, stored = run(scenario, settings)
+    assert sent == [("INSERT", False)] * 4 + [("UPDATE", False)] * 2
+    name = step("", 0)["node_name"]
+    assert stored == [(1, "x", name), (2, None, name), (3, "x", name), (4, None, name), (9, None, name)]
+
+
+def test_postgresql_keeps_the_configured_pool_of_connections(settings: Settings) -> None:
+    async def pool_of(state: AppState) -> tuple[int, int]:
+        pool: Any = state.engine.pool
+        return pool.size(), pool._max_overflow
+
+    sized = settings.model_copy(update={"database_pool_size": 7})
+    if settings.is_sqlite:  # SQLite's pool is not sized by the setting (one file, one process's connections)
+        assert run(pool_of, sized) == run(pool_of, settings)
+    else:
+        assert run(pool_of, settings) == (20, 20)
+        assert run(pool_of, sized) == (7, 7)

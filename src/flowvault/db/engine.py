@@ -9,10 +9,15 @@ from typing import Any
 from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from flowvault.config import DEFAULT_DATABASE_POOL_SIZE
 from flowvault.db import inline_sqlite
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = DEFAULT_DATABASE_POOL_SIZE) -> AsyncEngine:
+    """The engine of a database URL. A server database (PostgreSQL) keeps ``pool_size`` connections
+    open and opens up to as many more at peaks, closed again when returned: opening one costs the
+    server a process and its catalog caches (measured in docs/PERFORMANCE.md: half of PostgreSQL's CPU
+    per run went there when 20 concurrent webhooks met SQLAlchemy's default of 5)."""
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -31,7 +36,7 @@ def make_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

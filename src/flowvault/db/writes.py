@@ -28,12 +28,14 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Insert, UpdateBase
 
 from flowvault.db import inline_sqlite
 from flowvault.lru import LRU
 
 COMPILED_STATEMENTS = 64
+MULTI_ROW_INSERT = 500
+"""Rows per INSERT statement (PostgreSQL takes at most 65,535 parameters in one)."""
 _GIVEN = object()
 
 
@@ -71,8 +73,17 @@ class SessionWrites:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def executemany(self, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(statement, [dict(row) for row in rows])
+        """An INSERT's rows go in multi-row statements, anything else one statement per row: a list of
+        parameters would make SQLAlchemy call the driver's ``executemany``, which psycopg runs in
+        pipeline mode, polling for the server's answer (measured: 6 % of a Celery worker's CPU for a
+        run's two steps and its audit entry)."""
+        if isinstance(statement, Insert) and len({frozenset(row) for row in rows}) == 1:
+            for start in range(0, len(rows), MULTI_ROW_INSERT):
+                chunk = rows[start : start + MULTI_ROW_INSERT]
+                await self.session.execute(statement.values([dict(row) for row in chunk]))
+            return
+        for row in rows:
+            await self.session.execute(statement, dict(row))
 
     async def rows(self, statement: Returning, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(row) for row in (await self.session.execute(statement, dict(params))).mappings()]
