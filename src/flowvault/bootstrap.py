@@ -66,7 +66,7 @@ async def open_state(settings: Settings, *, create_key_file: bool = False) -> Ap
         await engine.dispose()
         raise
     reads = make_read_sessionmaker(engine)
-    writes, rows = direct_access(engine, sessions, reads)
+    writes, rows = direct_access(engine, sessions, reads, pool_size=settings.database_pool_size)
     return AppState(
         settings=settings, engine=engine, sessions=sessions, reads=reads, vault=vault, writes=writes, rows=rows
     )

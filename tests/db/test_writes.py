@@ -1,6 +1,7 @@
-"""The run path's write transactions (``db.writes``): on a SQLite file straight on sqlite3, elsewhere
-through a session; both store exactly what SQLAlchemy stores, commit at the end of the block, roll
-back when it raises, and take turns with the pooled connections' writers."""
+"""The run path's write transactions (``db.writes``): on a SQLite file straight on sqlite3, on
+PostgreSQL straight on psycopg, elsewhere through a session; each stores exactly what SQLAlchemy
+stores, commits at the end of the block and rolls back when it raises; on SQLite they take turns
+with the pooled connections' writers."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import psycopg
 import pytest
-from sqlalchemy import bindparam, delete, event, insert, select, text, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from flowvault.bootstrap import open_state
 from flowvault.config import Settings
 from flowvault.db.base import table_of
+from flowvault.db.direct_postgres import PostgresWriter
 from flowvault.db.writes import SQLiteWriter, session_transactions
 from flowvault.deps import AppState
 from flowvault.runs.models import Run, RunStep
@@ -72,12 +76,13 @@ def step(run_id: str, seq: int) -> dict[str, Any]:
     }
 
 
-def test_the_run_path_writes_directly_on_a_sqlite_file(settings: Settings) -> None:
-    async def kind(state: AppState) -> str:
-        return type(getattr(state.writes, "__self__", None)).__name__
+def test_the_run_path_writes_directly_on_sqlite_and_postgresql(settings: Settings) -> None:
+    async def kind(state: AppState) -> tuple[str, str]:
+        writes, rows = (getattr(access, "__self__", None) for access in (state.writes, state.rows))
+        return type(writes).__name__, type(rows).__name__
 
-    expected = "SQLiteWriter" if settings.is_sqlite else "NoneType"
-    assert run(kind, settings) == expected
+    expected = "SQLiteWriter" if settings.is_sqlite else "PostgresWriter"
+    assert run(kind, settings) == (expected, expected)
 
 
 def test_rows_written_are_the_rows_sqlalchemy_writes(settings: Settings) -> None:
@@ -165,8 +170,6 @@ def test_a_direct_transaction_waits_for_a_pooled_writer_instead_of_failing(backe
     assert run(scenario, settings) == ["session commits", "direct writes"]
 
 
-@pytest.mark.sqlite_only
-@pytest.mark.parametrize("backend", ["sqlite"])  # the write gate and the direct writer are SQLite's
 def test_statements_that_need_column_defaults_run_are_refused(backend: str, settings: Settings) -> None:
     async def scenario(state: AppState) -> None:
         async with state.writes() as writes:
@@ -201,10 +204,8 @@ def test_the_writer_connection_closes_with_the_engine(backend: str, settings: Se
     run(scenario, settings)
 
 
-@pytest.mark.sqlite_only
-@pytest.mark.parametrize("backend", ["sqlite"])  # the write gate and the direct writer are SQLite's
 def test_compiled_statements_are_bounded(backend: str, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("flowvault.db.writes.COMPILED_STATEMENTS", 2)
+    monkeypatch.setattr("flowvault.db.compiled.COMPILED_STATEMENTS", 2)
 
     async def scenario(state: AppState) -> int:
         run_id = await a_run(state)
@@ -214,7 +215,7 @@ def test_compiled_statements_are_bounded(backend: str, settings: Settings, monke
                 await writes.execute(
                     update(RUNS).where(RUNS.c.id == bindparam("run_id")).values(error="x"), {"run_id": run_id}
                 )
-        return len(writer._compiled)
+        return len(writer.statements)
 
     assert run(scenario, settings) == 2
 
@@ -292,8 +293,6 @@ def test_lookups_see_what_is_committed_and_never_wait_for_a_writer(settings: Set
     assert run(scenario, settings) == ["queued", "queued", "running"]
 
 
-@pytest.mark.sqlite_only
-@pytest.mark.parametrize("backend", ["sqlite"])  # the compiled statements are the direct writer's
 def test_a_missing_parameter_is_refused_by_name(backend: str, settings: Settings) -> None:
     async def scenario(state: AppState) -> None:
         async with state.writes() as writes:
@@ -303,53 +302,127 @@ def test_a_missing_parameter_is_refused_by_name(backend: str, settings: Settings
         run(scenario, settings)
 
 
-def test_a_sessions_many_rows_go_in_multi_row_inserts_never_the_drivers_executemany(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """psycopg runs ``executemany`` in pipeline mode, polling for the server's answer: a session's
-    INSERT rows go in multi-row statements (``MULTI_ROW_INSERT`` rows each), other statements (and
-    rows whose keys differ) one statement per row. What is stored is the same either way."""
-    monkeypatch.setattr("flowvault.db.writes.MULTI_ROW_INSERT", 2)
+def test_many_rows_go_in_one_insert_and_are_stored_alike(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An INSERT's rows in one statement, typed per column; rows whose keys differ and other statements
+    one statement per row. psycopg's own executemany (pipeline mode, which polls for the answer) is
+    never used."""
 
-    async def scenario(state: AppState) -> tuple[list[tuple[str, bool]], list[tuple[int, str | None, str]]]:
+    def no_pipeline(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("psycopg's executemany was used")
+
+    monkeypatch.setattr(psycopg.AsyncCursor, "executemany", no_pipeline)
+
+    async def scenario(state: AppState) -> list[tuple[int, str | None, dict[str, Any], datetime]]:
         run_id = await a_run(state)
-        sent: list[tuple[str, bool]] = []
-
-        def record(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, executemany: bool) -> None:
-            sent.append((statement.split()[0], executemany))
-
-        event.listen(state.engine.sync_engine, "before_cursor_execute", record)
         without_error = {k: v for k, v in step(run_id, 9).items() if k != "error"}
-        async with session_transactions(state.sessions)() as writes:
-            await writes.executemany(INSERT_STEP, [step(run_id, seq) for seq in (1, 2, 3)])  # 2 statements
-            await writes.executemany(INSERT_STEP, [step(run_id, 4), without_error])  # keys differ: one each
+        async with state.writes() as writes:
+            await writes.executemany(INSERT_STEP, [step(run_id, seq) for seq in (1, 2, 3)])
+            await writes.executemany(INSERT_STEP, [step(run_id, 4), without_error])  # keys differ
             await writes.executemany(
                 update(STEPS).where(STEPS.c.run_id == bindparam("r"), STEPS.c.seq == bindparam("s")).values(error="x"),
                 [{"r": run_id, "s": 1}, {"r": run_id, "s": 3}],
             )
-        event.remove(state.engine.sync_engine, "before_cursor_execute", record)
+            await writes.executemany(INSERT_STEP, [])
         async with state.sessions() as session:
-            stored = (
-                await session.execute(
-                    select(RunStep.seq, RunStep.error, RunStep.node_name).where(RunStep.run_id == run_id)
+            stored = await session.scalars(select(RunStep).where(RunStep.run_id == run_id).order_by(RunStep.seq))
+            return [(s.seq, s.error, s.input, s.started_at) for s in stored]
+
+    expected = step("", 0)
+    assert run(scenario, settings) == [
+        (seq, "x" if seq in (1, 3) else None, expected["input"], WHEN) for seq in (1, 2, 3, 4, 9)
+    ]
+
+
+POSTGRESQL = pytest.mark.parametrize("backend", ["postgresql"])
+
+
+def postgres_writer(state: AppState) -> PostgresWriter:
+    writer = state.writes.__self__  # type: ignore[attr-defined]
+    assert isinstance(writer, PostgresWriter)
+    return writer
+
+
+@POSTGRESQL
+def test_postgresql_connections_are_bounded_and_a_wait_that_lasts_says_what_to_raise(
+    backend: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``FLOWVAULT_DATABASE_POOL_SIZE`` = 1: two transactions at once (the pool and as many more at a
+    peak), a third waits, and gives up after the wait with the setting's name; one connection stays."""
+    monkeypatch.setattr("flowvault.db.direct_postgres.WAIT_SECONDS", 0.3)
+
+    async def scenario(state: AppState) -> tuple[str, int, int]:
+        run_id = await a_run(state)
+        held = asyncio.Event()
+        release = asyncio.Event()
+
+        async def hold() -> None:
+            async with state.writes() as writes:
+                await writes.execute(RUN_STATUS, {"run_id": run_id})
+                held.set()
+                await release.wait()
+
+        holders = [asyncio.create_task(hold()) for _ in range(2)]
+        async with asyncio.timeout(5):
+            await held.wait()
+            await asyncio.sleep(0.05)
+        with pytest.raises(PoolTimeout) as waited:
+            async with state.rows() as rows:
+                await rows.rows(SELECT_RUN, {"run_id": run_id})
+        release.set()
+        await asyncio.gather(*holders)
+        async with state.rows() as rows:  # a connection is free again
+            found = await rows.rows(SELECT_RUN, {"run_id": run_id})
+        return str(waited.value), len(found), len(postgres_writer(state)._idle)
+
+    message, found, idle = run(scenario, settings.model_copy(update={"database_pool_size": 1}))
+    assert "FLOWVAULT_DATABASE_POOL_SIZE" in message and "2 database connections" in message
+    assert (found, idle) == (1, 1)
+
+
+@POSTGRESQL
+def test_postgresql_connections_the_server_closed_are_replaced(
+    backend: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server ends every idle connection (as a restart does): the next transaction and the next
+    read go ahead on new ones. A connection that saw an error is not reused."""
+
+    async def terminate_others(state: AppState) -> int:
+        async with state.sessions() as session:
+            ended = await session.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
                 )
-            ).all()
-        return sent, sorted((seq, error, name) for seq, error, name in stored)
+            )
+            return len(ended.all())
 
-    sent, stored = run(scenario, settings)
-    assert sent == [("INSERT", False)] * 4 + [("UPDATE", False)] * 2
-    name = step("", 0)["node_name"]
-    assert stored == [(1, "x", name), (2, None, name), (3, "x", name), (4, None, name), (9, None, name)]
+    async def scenario(state: AppState) -> list[str]:
+        run_id = await a_run(state)
+        writer = postgres_writer(state)
 
+        async def set_running() -> str:
+            async with state.writes() as writes:
+                await writes.execute(RUN_STATUS, {"run_id": run_id})
+            return "written"
 
-def test_postgresql_keeps_the_configured_pool_of_connections(settings: Settings) -> None:
-    async def pool_of(state: AppState) -> tuple[int, int]:
-        pool: Any = state.engine.pool
-        return pool.size(), pool._max_overflow
+        async def read_status() -> str:
+            async with state.rows() as rows:
+                return str((await rows.rows(SELECT_RUN, {"run_id": run_id}))[0]["status"])
 
-    sized = settings.model_copy(update={"database_pool_size": 7})
-    if settings.is_sqlite:  # SQLite's pool is not sized by the setting (one file, one process's connections)
-        assert run(pool_of, sized) == run(pool_of, settings)
-    else:
-        assert run(pool_of, settings) == (20, 20)
-        assert run(pool_of, sized) == (7, 7)
+        done = []
+        # Idle a moment: the transaction's BEGIN finds the connection broken. Idle "long": checked first.
+        for check_after, next_use in ((3600.0, set_running), (0.0, read_status)):
+            monkeypatch.setattr("flowvault.db.direct_postgres.CHECK_AFTER_IDLE_SECONDS", check_after)
+            await read_status()
+            before = {id(connection) for connection, _ in writer._idle}
+            assert before and await terminate_others(state) >= len(before)
+            done.append(await next_use())
+            assert not {id(connection) for connection, _ in writer._idle} & before
+        with pytest.raises(IntegrityError):
+            async with state.writes() as writes:
+                await writes.executemany(INSERT_STEP, [step("no-such-run", 1)])
+        assert not writer._idle  # the connection that saw the error was closed, not given back
+        done.append(await read_status())
+        return done
+
+    assert run(scenario, settings) == ["written", "running", "running"]

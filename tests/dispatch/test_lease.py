@@ -109,7 +109,9 @@ def test_an_attempt_whose_run_was_taken_over_cannot_finish_it(settings: Settings
     async def finish(attempt: int) -> tuple[bool, Any, int]:
         engine = make_engine(settings.resolved_database_url)
         try:
-            async with direct_access(engine, make_sessionmaker(engine), make_sessionmaker(engine))[0]() as writes:
+            sessions = make_sessionmaker(engine)
+            transactions, _reads = direct_access(engine, sessions, sessions, pool_size=2)
+            async with transactions() as writes:
 
                 async def stale_step(w: Writes) -> None:
                     await w.executemany(insert(table_of(RunStep)), [
