@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from flowvault.bootstrap import open_state
 from flowvault.config import Settings
 from flowvault.db.base import table_of
+from flowvault.db.compiled import Compiled
 from flowvault.db.direct_postgres import PostgresWriter
 from flowvault.db.writes import SQLiteWriter, session_transactions
 from flowvault.deps import AppState
@@ -334,6 +335,49 @@ def test_many_rows_go_in_one_insert_and_are_stored_alike(settings: Settings, mon
 
 
 POSTGRESQL = pytest.mark.parametrize("backend", ["postgresql"])
+
+
+def test_rows_beyond_one_postgresql_statements_parameters_are_all_stored(settings: Settings) -> None:
+    """5,000 steps of 14 columns are 70,000 parameters: more than one PostgreSQL statement takes."""
+
+    async def scenario(state: AppState) -> list[int]:
+        run_id = await a_run(state)
+        async with state.writes() as writes:
+            await writes.executemany(INSERT_STEP, [step(run_id, seq) for seq in range(5000)])
+        async with state.sessions() as session:
+            stored = select(RunStep.seq).where(RunStep.run_id == run_id).order_by(RunStep.seq)
+            return list(await session.scalars(stored))
+
+    assert run(scenario, settings) == list(range(5000))
+
+
+@POSTGRESQL
+def test_multi_row_inserts_leave_the_run_paths_statements_compiled(
+    backend: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A multi-row INSERT is compiled per row count; runs of every length must not push the run path's
+    other statements out of their bound (they would be compiled again and again)."""
+    monkeypatch.setattr("flowvault.db.compiled.COMPILED_STATEMENTS", 2)
+    compiled: list[str] = []
+
+    class Counted(Compiled):
+        def __init__(self, statement: Any, keys: list[str], dialect: Any) -> None:
+            super().__init__(statement, keys, dialect)
+            compiled.append(self.sql)
+
+    monkeypatch.setattr("flowvault.db.compiled.Compiled", Counted)
+
+    async def scenario(state: AppState) -> int:
+        run_id = await a_run(state)
+        for attempt in range(2):
+            async with state.writes() as writes:
+                await writes.execute(RUN_STATUS, {"run_id": run_id})
+                for rows in (1, 2, 3):  # runs of three lengths finish in between
+                    first = 100 * attempt + 10 * rows
+                    await writes.executemany(INSERT_STEP, [step(run_id, first + i) for i in range(rows)])
+        return sum(sql.startswith("UPDATE runs") for sql in compiled)
+
+    assert run(scenario, settings) == 1
 
 
 def postgres_writer(state: AppState) -> PostgresWriter:

@@ -4,7 +4,7 @@ types' bind processors and its rows through their result processors, as SQLAlche
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select, bindparam
@@ -16,6 +16,8 @@ from sqlalchemy.sql.dml import Insert, UpdateBase
 from flowvault.lru import LRU
 
 COMPILED_STATEMENTS = 64
+MULTI_ROW_INSERT = 500
+"""Rows per multi-row INSERT: PostgreSQL takes at most 65,535 parameters in one statement."""
 _GIVEN = object()
 
 Returning = Select[Any] | UpdateBase
@@ -80,11 +82,13 @@ class Compiled:
 
 class Statements:
     """The compiled statements of one executor, bounded: statements are module-level constants, and a
-    bound keeps a caller that builds them per call from growing it."""
+    bound keeps a caller that builds them per call from growing it. Multi-row INSERTs have a bound of
+    their own: one per row count, they must not push the run path's statements out."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self._compiled: LRU[tuple[Any, ...], Compiled] = LRU(COMPILED_STATEMENTS)
+        self._multi_row: LRU[tuple[Any, ...], Compiled] = LRU(COMPILED_STATEMENTS)
 
     def __len__(self) -> int:
         return len(self._compiled)
@@ -96,19 +100,23 @@ class Statements:
             found = self._compiled.put((statement, keys), Compiled(statement, list(keys), self.dialect))
         return found
 
-    def multi_row(self, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> tuple[Compiled, dict[str, Any]]:
-        """One INSERT of all ``rows`` (which have the same keys), and its parameters: row ``i``'s value
-        of ``key`` is the parameter ``key__i``, typed as the column it goes into."""
+    def multi_row(
+        self, statement: Insert, rows: Sequence[Mapping[str, Any]]
+    ) -> Iterator[tuple[Compiled, dict[str, Any]]]:
+        """INSERTs of ``rows`` (which have the same keys), ``MULTI_ROW_INSERT`` rows each, and their
+        parameters: row ``i``'s value of ``key`` is the parameter ``key__i``, typed as its column."""
         keys = tuple(rows[0])
-        cache_key = (statement, keys, len(rows))
-        found = self._compiled.get(cache_key)
-        if found is None:
-            columns = statement.table.c
-            many = statement.values(
-                [{key: bindparam(f"{key}__{i}", type_=columns[key].type) for key in keys} for i in range(len(rows))]
-            )
-            found = self._compiled.put(cache_key, Compiled(many, [], self.dialect))
-        return found, {f"{key}__{i}": row[key] for i, row in enumerate(rows) for key in keys}
+        for start in range(0, len(rows), MULTI_ROW_INSERT):
+            chunk = rows[start : start + MULTI_ROW_INSERT]
+            cache_key = (statement, keys, len(chunk))
+            found = self._multi_row.get(cache_key)
+            if found is None:
+                types = {key: statement.table.c[key].type for key in keys}
+                many = statement.values(
+                    [{key: bindparam(f"{key}__{i}", type_=types[key]) for key in keys} for i in range(len(chunk))]
+                )
+                found = self._multi_row.put(cache_key, Compiled(many, [], self.dialect))
+            yield found, {f"{key}__{i}": row[key] for i, row in enumerate(chunk) for key in keys}
 
 
 def as_sqlalchemy_error(sql: str, exc: Exception, dbapi_error: type[Exception]) -> Exception:

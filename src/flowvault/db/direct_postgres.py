@@ -60,11 +60,11 @@ class PostgresWrites:
         return compiled.rows(await cursor.fetchall(), cursor.description)
 
     async def executemany(self, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
-        """An INSERT's rows in one statement; anything else one statement per row (psycopg's own
-        ``executemany`` runs in pipeline mode, which polls for the server's answer)."""
+        """An INSERT's rows in multi-row statements; anything else one statement per row (psycopg's
+        own ``executemany`` runs in pipeline mode, which polls for the server's answer)."""
         if isinstance(statement, Insert) and len({frozenset(row) for row in rows}) == 1:
-            compiled, params = self._writer.statements.multi_row(statement, rows)
-            await self._execute(compiled, compiled.parameters(params))
+            for compiled, params in self._writer.statements.multi_row(statement, rows):
+                await self._execute(compiled, compiled.parameters(params))
             return
         for row in rows:
             await self.execute(statement, row)
