@@ -119,7 +119,9 @@ class Statements:
             yield found, {f"{key}__{i}": row[key] for i, row in enumerate(chunk) for key in keys}
 
 
-def as_sqlalchemy_error(sql: str, exc: Exception, dbapi_error: type[Exception]) -> Exception:
+def as_sqlalchemy_error(
+    sql: str, exc: Exception, dbapi_error: type[Exception], *, invalidated: bool = False
+) -> Exception:
     """The error SQLAlchemy raises for the same failure (IntegrityError for a constraint...), so callers
     handle one family whichever executor ran. The parameters stay out of it: they may hold run data."""
-    return DBAPIError.instance(sql, None, exc, dbapi_error)
+    return DBAPIError.instance(sql, None, exc, dbapi_error, connection_invalidated=invalidated)

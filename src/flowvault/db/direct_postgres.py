@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Insert, UpdateBase
@@ -112,34 +113,35 @@ class PostgresWriter:
             try:
                 await connection.execute("SELECT 1")
                 return connection
-            except psycopg.Error:
-                _finish(connection)
-            except BaseException:
-                _finish(connection)  # cancelled mid-check: its state is unknown
-                raise
+            except BaseException as exc:
+                _finish(connection)  # dead, or cancelled mid-check: not reused
+                if not isinstance(exc, psycopg.Error):
+                    raise
         return await self._connect()
 
     async def _begin(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        """``BEGIN``; on any failure the connection is closed. The error says whether the server had
+        closed the connection (``connection_invalidated``: nothing was sent)."""
         try:
             await connection.execute("BEGIN")
-        except psycopg.Error as exc:
+        except BaseException as exc:
+            lost = connection.broken  # asked before closing: a connection closed here looks broken too
             _finish(connection)
-            raise as_sqlalchemy_error("BEGIN", exc, psycopg.Error) from exc
+            if isinstance(exc, psycopg.Error):
+                raise as_sqlalchemy_error("BEGIN", exc, psycopg.Error, invalidated=lost) from exc
+            raise
 
     async def _checked_out(self, *, begin: bool) -> psycopg.AsyncConnection[Any]:
         connection = await self._take()
         if begin:
             try:
                 await self._begin(connection)
-            except Exception:
-                if not connection.broken:
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
                     raise
-                # The server closed it while it sat idle (a restart): nothing was sent, start again.
+                # The server closed it while it sat idle (a restart): start again on a new one.
                 connection = await self._connect()
                 await self._begin(connection)
-            except BaseException:
-                _finish(connection)  # cancelled mid-BEGIN
-                raise
         return connection
 
     def _give_back(self, connection: psycopg.AsyncConnection[Any]) -> None:
@@ -152,7 +154,10 @@ class PostgresWriter:
     @asynccontextmanager
     async def _connection(self, *, begin: bool) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         try:
-            await asyncio.wait_for(self._slots.acquire(), WAIT_SECONDS)
+            if self._slots.locked():  # all in use: wait, bounded (wait_for runs the wait as a task)
+                await asyncio.wait_for(self._slots.acquire(), WAIT_SECONDS)
+            else:
+                await self._slots.acquire()  # returns at once
         except TimeoutError:
             raise PoolTimeout(
                 f"all {2 * self._pool_size} database connections of this process stayed in use for "
