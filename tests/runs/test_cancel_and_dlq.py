@@ -25,7 +25,7 @@ from flowvault.bootstrap import open_state
 from flowvault.config import Settings
 from flowvault.db.engine import sync_url
 from flowvault.runs.models import Run
-from flowvault.runs.service import CLAIM_SLACK, claim_batch, claim_next, queue_run
+from flowvault.runs.service import CLAIM_SLACK, claim_and_look, claim_batch, claim_next, queue_run
 from flowvault.workflows.models import Workflow
 from tests.conftest import Actor, join, sign_up
 
@@ -463,3 +463,25 @@ def test_a_workspace_that_fills_up_during_a_claim_leaves_the_rest_to_other_works
             await state.engine.dispose()
 
     assert asyncio.run(scenario()) == [busy_workflow, busy_workflow, other_workflow, other_workflow]
+
+
+def test_a_claim_tells_whether_it_left_queued_runs_behind(settings: Settings) -> None:
+    """What a Celery worker asks for help on (``dispatch/celery_app.py``): a claim that leaves claimable runs
+    says so; one that takes the last, or finds none, does not."""
+    _, workflow_id = busy_and_other(settings, busy_limit=1)
+
+    async def scenario() -> list[tuple[int, bool]]:
+        state = await open_state(settings)
+        try:
+            async with state.sessions() as session:
+                await queue_runs(session, workflow_id, 3)
+            seen: list[tuple[int, bool]] = []
+            for slots in (1, 2, 1):
+                async with state.writes() as writes:
+                    claims, left = await claim_and_look(writes, slots)
+                seen.append((len(claims), left))
+            return seen
+        finally:
+            await state.engine.dispose()
+
+    assert asyncio.run(scenario()) == [(1, True), (2, False), (0, False)]

@@ -8,6 +8,10 @@ claimed twice), then keeps claiming until nothing is claimable. A lost message l
 redelivered one runs nothing twice. Each worker also sends a wake-up every half lease, which picks up
 runs whose worker died (their lease expired, ``runs/lease.py``) and runs no message announced.
 
+So one waiting wake-up is enough (``pending.py``): a queued run sends one only when none is waiting. A
+worker whose claim leaves queued runs behind sends one too, so an idle pool process (of this worker or
+another) joins in on a backlog.
+
 Pool: prefork. Each child process gets one asyncio loop and one ``AppState`` (engine, vault), made by
 ``worker_process_init``, and runs each task to completion on that loop: the async engine and its
 connections stay bound to one loop, and a child killed mid-run takes only its own run with it
@@ -24,7 +28,9 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from celery import Celery, signals
@@ -32,8 +38,9 @@ from celery import Celery, signals
 from flowvault.bootstrap import open_state
 from flowvault.config import Settings
 from flowvault.deps import AppState
+from flowvault.dispatch.pending import PendingWakeup
 from flowvault.runs.lease import execute_leased, reclaim_stale
-from flowvault.runs.service import claim_batch
+from flowvault.runs.service import claim_and_look
 
 log = logging.getLogger("flowvault.dispatch")
 WAKE_TASK = "flowvault.drain"
@@ -65,24 +72,51 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
+def pending_wakeup(settings: Settings) -> PendingWakeup:
+    assert settings.redis_url  # make_celery refused to start without one
+    # Expired, the flag costs one wake-up more; the workers' periodic wake-ups come every half lease.
+    return PendingWakeup(settings.redis_url, expire_seconds=settings.run_lease_seconds / 2)
+
+
+def send_wakeup(app: Celery, pending: PendingWakeup) -> bool:
+    """Sends a wake-up unless one is already waiting for a worker; True if this call sent it."""
+    if not pending.reserve():
+        return False
+    try:
+        app.send_task(WAKE_TASK)
+    except BaseException:
+        pending.clear()
+        raise
+    return True
+
+
 class Wakeup:
-    """``AppState.run_queued`` in celery mode: sends a wake-up task without blocking the event loop."""
+    """``AppState.run_queued`` in celery mode: asks for a wake-up (``send_wakeup``) without blocking the
+    event loop. Runs queued while an ask is still waiting for the thread share it: it starts after they
+    were committed."""
 
     def __init__(self, settings: Settings) -> None:
         self.app = make_celery(settings)
+        self.pending = pending_wakeup(settings)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowvault-wakeup")
+        self._asked = False
 
     def _send(self) -> None:
+        self._asked = False  # a run queued from now on asks again
         try:
-            self.app.send_task(WAKE_TASK)
+            send_wakeup(self.app, self.pending)
         except Exception as exc:  # the run is queued in the database; the workers' own wake-ups find it
             log.error("could not send a wake-up to the workers: %s", type(exc).__name__)
 
     def notify(self) -> None:
+        if self._asked:
+            return
+        self._asked = True
         self._pool.submit(self._send)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self.pending.close()
 
 
 class StaleSweep:
@@ -110,23 +144,44 @@ class _Process:
         asyncio.set_event_loop(self.loop)
         self.state: AppState = self.loop.run_until_complete(open_state(settings))
         self.sweep = StaleSweep(settings.run_lease_seconds)
+        self.pending = pending_wakeup(settings)
+
+    def took_wakeup(self) -> None:
+        try:
+            self.pending.clear()
+        except Exception as exc:  # the flag expires; this wake-up still claims
+            log.error("could not clear the pending wake-up flag: %s", type(exc).__name__)
+
+    def ask_for_wakeup(self, app: Celery) -> None:
+        try:
+            send_wakeup(app, self.pending)
+        except Exception as exc:  # the periodic wake-ups and the runs queued next ask again
+            log.error("could not send a wake-up to the workers: %s", type(exc).__name__)
 
     def close(self) -> None:
         self.loop.run_until_complete(self.state.egress.aclose())
         self.loop.run_until_complete(self.state.engine.dispose())
         self.loop.close()
+        self.pending.close()
 
 
 async def drain(
-    state: AppState, *, budget_seconds: float = DRAIN_BUDGET_SECONDS, sweep: StaleSweep | None = None
+    state: AppState,
+    *,
+    budget_seconds: float = DRAIN_BUDGET_SECONDS,
+    sweep: StaleSweep | None = None,
+    on_backlog: Callable[[], object] | None = None,
 ) -> bool:
     """Claims and executes runs until none is claimable (False) or ``budget_seconds`` have passed (True:
-    there may be more; the caller sends another wake-up, so a warm shutdown waits at most this long)."""
+    there may be more; the caller sends another wake-up, so a warm shutdown waits at most this long).
+    ``on_backlog`` is called once, at the first claim that left queued runs behind: another process
+    could execute them meanwhile."""
     settings = state.settings
     loop = asyncio.get_running_loop()
     stop_at = loop.time() + budget_seconds
     sweep = sweep or StaleSweep(settings.run_lease_seconds)
     watch = asyncio.create_task(state.cancels.run(state.sessions))
+    tell_backlog = on_backlog
     try:
         while loop.time() < stop_at:
             if sweep.due(time.monotonic()):
@@ -135,9 +190,12 @@ async def drain(
                         session, lease_seconds=settings.run_lease_seconds, max_attempts=settings.max_run_attempts
                     )
             async with state.writes() as writes:
-                claims = await claim_batch(writes, 1)
+                claims, left = await claim_and_look(writes, 1)
             if not claims:
                 return False
+            if left and tell_backlog is not None:
+                tell_backlog()
+                tell_backlog = None
             await execute_leased(state, claims[0], lease_seconds=settings.run_lease_seconds)
         return True
     finally:
@@ -157,8 +215,10 @@ def worker_app(settings: Settings) -> Celery:
         current = process.get("p")
         if current is None:  # solo pool: no child process was initialised
             current = process["p"] = _Process(settings)
-        if current.loop.run_until_complete(drain(current.state, sweep=current.sweep)):
-            app.send_task(WAKE_TASK)
+        current.took_wakeup()
+        ask = partial(current.ask_for_wakeup, app)
+        if current.loop.run_until_complete(drain(current.state, sweep=current.sweep, on_backlog=ask)):
+            ask()
 
     @signals.worker_process_init.connect(weak=False)
     def _init_process(**_: Any) -> None:
@@ -176,7 +236,7 @@ def worker_app(settings: Settings) -> Celery:
                 with contextlib.suppress(Exception):
                     app.send_task(WAKE_TASK)
 
-        app.send_task(WAKE_TASK)  # runs queued while no worker ran
+        app.send_task(WAKE_TASK)  # runs queued while no worker ran; like the ticks, sent whatever the flag says
         threading.Thread(target=tick, name="flowvault-tick", daemon=True).start()
 
     @signals.worker_shutdown.connect(weak=False)

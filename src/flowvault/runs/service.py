@@ -199,7 +199,14 @@ async def claim_batch(writes: Writes, slots: int) -> list[Claim]:
     """Marks up to ``slots`` of the oldest queued runs whose workspaces are under their concurrency
     limits as running, in the caller's transaction. Safe with several claimers (other processes): each
     status change is conditional, and so is the concurrency limit."""
+    claims, _ = await claim_and_look(writes, slots)
+    return claims
+
+
+async def claim_and_look(writes: Writes, slots: int) -> tuple[list[Claim], bool]:
+    """``claim_batch``, and whether the claim saw queued runs it left (other claimers may take them)."""
     claims: list[Claim] = []
+    left = False
     lock_rows = writes.dialect != "sqlite"  # SQLite has one writer at a time anyway
     locked: set[str] = set()
     for _ in range(CLAIM_PASSES):
@@ -211,11 +218,12 @@ async def claim_batch(writes: Writes, slots: int) -> list[Claim]:
         # window (it leaves out full workspaces), so a short window holds up no other workspace.
         size = max(4 * wanted, 8) if lock_rows else wanted + CLAIM_SLACK
         window = await writes.rows(_claim_window(lock_rows, size), {})
-        if not await _claim_from(writes, window, wanted, claims, locked if lock_rows else None):
-            break
-        if len(window) < size:
-            break  # nothing else is queued
-    return claims
+        before = len(claims)
+        again = await _claim_from(writes, window, wanted, claims, locked if lock_rows else None)
+        left = len(window) > len(claims) - before
+        if not again or len(window) < size:
+            break  # all slots filled, or nothing else is queued
+    return claims, left
 
 
 async def _claim_from(
