@@ -12,13 +12,13 @@ Figures are those of benchmark 1 (``summarize_runs``: completed runs/s, POST→c
 CPU per run of every process involved (serve, workers with their pool children, PostgreSQL with its
 backends, Redis, the fake upstream, hey).
 
-What a worker is: one ``flowvault worker`` process with ``--concurrency k`` prefork children (each
-child executes one run at a time, so a worker executes up to k runs at once, like the embedded
-default's 8 at once on one event loop). By default each worker is pinned to its own core
-(``taskset -c i``, inherited by its children): "1 worker" is one worker core, and "per worker core"
-compares the 1-worker row with the embedded row directly. serve, PostgreSQL, Redis, the upstream and
-hey are not pinned and share all cores. ``embedded_postgres`` (optional) is the embedded default on
-the same PostgreSQL: it separates what the database costs from what the dispatch costs.
+What a worker is: one ``flowvault worker`` process with ``--concurrency k`` prefork children, each
+executing up to r runs at once on its event loop (``FLOWVAULT_WORKER_RUNS_PER_PROCESS``; by default
+k = 1 and r = 8, like the embedded default's 8 at once on one event loop). By default each worker is
+pinned to its own core (``taskset -c i``, inherited by its children): "1 worker" is one worker core,
+and "per worker core" compares the 1-worker row with the embedded row directly. serve, PostgreSQL,
+Redis, the upstream and hey are not pinned and share all cores. ``embedded_postgres`` (optional) is
+the embedded default on the same PostgreSQL: it separates what the database costs from what the dispatch costs.
 """
 
 from __future__ import annotations
@@ -56,16 +56,17 @@ from bench.webhook import (
 )
 
 
-def definition(worker_concurrency: int, pin: bool) -> str:
+def definition(worker_concurrency: int, runs_per_process: int, pin: bool) -> str:
     """How the Celery rows are computed, for the table's footnote and bench/results.json."""
     where = "pinned to its own core (taskset)" if pin else "not pinned (any core)"
     return (
         f"a worker = one `flowvault worker --concurrency {worker_concurrency}` process ({worker_concurrency} prefork "
-        f"children, {worker_concurrency} runs at once), {where}; per-worker-core ratio = 1-worker completed runs/s "
-        "/ embedded (SQLite) completed runs/s of the same `make bench` (one serve process, which executes on ~one "
-        "core: one event loop); 2-vs-1 = 2-worker runs/s / 1-worker runs/s (the faster of the 1-worker runs "
-        "before and after). serve, PostgreSQL, Redis, the fake upstream and hey are not pinned: they share all "
-        "cores with the workers."
+        f"children x FLOWVAULT_WORKER_RUNS_PER_PROCESS={runs_per_process}: "
+        f"{worker_concurrency * runs_per_process} runs at once), {where}; per-worker-core ratio = 1-worker "
+        "completed runs/s / embedded (SQLite) completed runs/s of the same `make bench` (one serve process, which "
+        "executes on ~one core: one event loop); 2-vs-1 = 2-worker runs/s / 1-worker runs/s (the faster of the "
+        "1-worker runs before and after). serve, PostgreSQL, Redis, the fake upstream and hey are not pinned: they "
+        "share all cores with the workers."
     )
 
 
@@ -329,7 +330,7 @@ def worker_ready(child: servers.Child, concurrency: int) -> bool:
 
 def bench_mode(
     services: Services, *, name: str, index: int, workers: int, worker_concurrency: int, n: int,
-    concurrency: int, warmup: int, log_dir: Path, completion_timeout: float, pin: bool,
+    concurrency: int, warmup: int, log_dir: Path, completion_timeout: float, pin: bool, runs_per_process: int = 8,
 ) -> dict[str, Any]:
     """One measured mode: ``workers`` = 0 is the embedded executor on PostgreSQL, otherwise Celery."""
     database = f"bench_{name}"
@@ -338,7 +339,8 @@ def bench_mode(
     try:
         return _bench_mode(services, database, data_dir, name=name, index=index, workers=workers,
                            worker_concurrency=worker_concurrency, n=n, concurrency=concurrency, warmup=warmup,
-                           log_dir=log_dir, completion_timeout=completion_timeout, pin=pin)
+                           log_dir=log_dir, completion_timeout=completion_timeout, pin=pin,
+                           runs_per_process=runs_per_process)
     finally:
         servers.discard(data_dir)
 
@@ -346,18 +348,20 @@ def bench_mode(
 def _bench_mode(
     services: Services, database: str, data_dir: Path, *, name: str, index: int, workers: int,
     worker_concurrency: int, n: int, concurrency: int, warmup: int, log_dir: Path, completion_timeout: float,
-    pin: bool,
+    pin: bool, runs_per_process: int,
 ) -> dict[str, Any]:
     extra = {"FLOWVAULT_DATABASE_URL": services.pg_url(database)}
     if workers:
-        extra |= {"FLOWVAULT_EXECUTOR": "celery", "FLOWVAULT_REDIS_URL": services.redis_url(index)}
+        extra |= {"FLOWVAULT_EXECUTOR": "celery", "FLOWVAULT_REDIS_URL": services.redis_url(index),
+                  "FLOWVAULT_WORKER_RUNS_PER_PROCESS": str(runs_per_process)}
     env = flowvault_env(data_dir, extra)
     cores = os.cpu_count() or 1
-    # The workspace limit must not cap the pool: every worker child may hold a run.
-    workspace_concurrency = max(8, workers * worker_concurrency)
+    # The workspace limit must not cap the pool: every run slot of every worker child may hold a run.
+    workspace_concurrency = max(8, workers * worker_concurrency * runs_per_process)
     result: dict[str, Any] = {
         "executor": "celery" if workers else "embedded", "database": "postgresql", "workers": workers,
         "worker_concurrency": worker_concurrency if workers else None,
+        "worker_runs_per_process": runs_per_process if workers else None,
         "worker_cores": [i % cores for i in range(workers)] if pin and workers else None,
         "workspace_concurrency": workspace_concurrency, "n": n, "concurrency": concurrency,
     }
@@ -451,8 +455,8 @@ def _bench_mode(
 
 def bench_celery(
     *, n: int, concurrency: int, warmup: int, log_dir: Path, completion_timeout: float,
-    worker_counts: tuple[int, ...] = (1, 2), worker_concurrency: int = 4, pin: bool = True,
-    embedded_postgres: bool = True, bracket: bool = True, say: Any = None,
+    worker_counts: tuple[int, ...] = (1, 2), worker_concurrency: int = 1, runs_per_process: int = 8,
+    pin: bool = True, embedded_postgres: bool = True, bracket: bool = True, say: Any = None,
 ) -> dict[str, Any]:
     """Benchmark 1c (module docstring): one throwaway PostgreSQL + Redis for all modes, a fresh
     database and Redis db per mode. Returns the figures per mode and the 2-vs-1 figures. With
@@ -460,7 +464,8 @@ def bench_celery(
     reference of the 2-vs-1 ratio (as for the bare baseline: the ratio then errs against flowvault)."""
     say = say or (lambda message: None)
     result: dict[str, Any] = {
-        "definition": definition(worker_concurrency, pin), "worker_concurrency": worker_concurrency,
+        "definition": definition(worker_concurrency, runs_per_process, pin), "worker_concurrency": worker_concurrency,
+        "worker_runs_per_process": runs_per_process,
         "pinned": pin, "cores": os.cpu_count(), "n": n, "concurrency": concurrency, "modes": {},
     }
     with throwaway_services(log_dir) as services:
@@ -469,12 +474,13 @@ def bench_celery(
         if bracket and 1 in worker_counts and len(worker_counts) > 1:
             plan.append(("celery_1w_again", 1))
         for index, (name, workers) in enumerate(plan):
-            what = f"Celery, {workers} worker(s) x {worker_concurrency}" if workers else "embedded on PostgreSQL"
+            what = (f"Celery, {workers} worker(s) x {worker_concurrency} x {runs_per_process}" if workers
+                    else "embedded on PostgreSQL")
             say(f"{what}: {n} webhooks at c={concurrency}, runs awaited up to {completion_timeout:.0f} s")
             result["modes"][name] = bench_mode(
                 services, name=name, index=index, workers=workers, worker_concurrency=worker_concurrency, n=n,
                 concurrency=concurrency, warmup=warmup, log_dir=log_dir, completion_timeout=completion_timeout,
-                pin=pin,
+                pin=pin, runs_per_process=runs_per_process,
             )
     ones = [result["modes"][key] for key in ("celery_1w", "celery_1w_again") if key in result["modes"]]
     one = max(ones, key=lambda mode: mode["completed_per_s"]) if ones else None

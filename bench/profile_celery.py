@@ -1,11 +1,11 @@
 """Profile a Celery worker: ``python -m bench.profile_celery [--n N] [--out FILE]``.
 
-Runs benchmark 1c's 1-worker mode (throwaway PostgreSQL and Redis, ``flowvault worker --concurrency 4``
-pinned to one core) with ``py-spy record --subprocesses`` attached to the worker's process tree for the
-measured load and the drain after it, and prints where the samples went (``bench.flame``). py-spy
-samples threads that are not idle, and counts a process that waits for its core (the worker shares
-one with its 4 children) as busy in the frame it was preempted in: read the shares of the
-``flowvault``, ``celery``, ``kombu`` and ``billiard`` frames, not the leaf frames of socket calls."""
+Runs benchmark 1c's 1-worker mode (throwaway PostgreSQL and Redis, ``flowvault worker --concurrency 1``
+executing 8 runs at once, pinned to one core) with ``py-spy record --subprocesses`` attached to the
+worker's process tree for the measured load and the drain after it, and prints where the samples
+went (``bench.flame``). py-spy samples threads that are not idle, and counts a process that waits
+for its core (the worker shares one with its child) as busy in the frame it was preempted in: read
+the shares of the ``flowvault``, ``celery``, ``kombu`` and ``billiard`` frames, not the leaf frames of socket calls."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def main() -> None:
     celery_mode.check_tools()
     with celery_mode.throwaway_services(log_dir) as services:
         result = celery_mode.bench_mode(
-            services, name="profile", index=0, workers=1, worker_concurrency=4, n=args.n, concurrency=20,
+            services, name="profile", index=0, workers=1, worker_concurrency=1, n=args.n, concurrency=20,
             warmup=200, log_dir=log_dir, completion_timeout=120, pin=True,
         )
     print(f"CPU per run (ms): {result['cpu_ms_per_run']}; finished in time: {result['finished_in_time']}")

@@ -161,7 +161,7 @@ def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
     ref = embedded["completed_per_s"] if embedded else None
     ref_cpu = embedded["cpu_ms_per_run"] if embedded else None
     ref_label = f"embedded {_num(ref, 1)}" if ref is not None else "embedded: not measured"
-    modes, k = cel["modes"], cel["worker_concurrency"]
+    modes, k, r = cel["modes"], cel["worker_concurrency"], cel.get("worker_runs_per_process", 1)
     pin = "pinned, 1 core each" if cel["pinned"] else "not pinned"
     table: list[tuple[str, str, str, str, str, str]] = []
 
@@ -191,8 +191,8 @@ def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
     one, two = cel.get("one_worker") or modes.get("celery_1w"), modes.get("celery_2w")
     if one:
         ratio = _ratio(one["completed_per_s"], ref)
-        table.append(("1c Celery, 1 worker", f"completed runs/s, N={one['n']}, 1 worker x {k} processes, {pin}"
-                      f"{_unfinished(one)}", _num(one["completed_per_s"], 1), ref_label, _num(ratio),
+        table.append(("1c Celery, 1 worker", f"completed runs/s, N={one['n']}, 1 worker x {k} process(es) x {r} runs, "
+                      f"{pin}{_unfinished(one)}", _num(one["completed_per_s"], 1), ref_label, _num(ratio),
                       f"≥ 0.8 x embedded per core: {_verdict(None if math.isnan(ratio) else ratio >= 0.8)}"))
         if emb_pg:  # the executor's own cost: the same database on both sides
             same_db = _ratio(one["completed_per_s"], emb_pg["completed_per_s"])
@@ -209,8 +209,8 @@ def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
                           " / ".join(_num(value, 1) for value in one["bracket"]), "", "", "noise check"))
     if two:
         ratio = _ratio(two["completed_per_s"], one["completed_per_s"] if one else None)
-        table.append(("1c Celery, 2 workers", f"completed runs/s, N={two['n']}, 2 workers x {k} processes, {pin}"
-                      f"{_unfinished(two)}", _num(two["completed_per_s"], 1),
+        table.append(("1c Celery, 2 workers", f"completed runs/s, N={two['n']}, 2 workers x {k} process(es) x {r} "
+                      f"runs, {pin}{_unfinished(two)}", _num(two["completed_per_s"], 1),
                       f"1 worker {_num(one['completed_per_s'], 1)}" if one else "", _num(ratio),
                       f"≥ 1.7 x 1 worker: {_verdict(None if math.isnan(ratio) else ratio >= 1.7)}"))
         table += detail(two)

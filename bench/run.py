@@ -9,7 +9,8 @@ docs/PERFORMANCE.md explains each figure.
     quick (~3 min, ~5 more for celery): N=200, 100 and 5,000 secrets, 1,000 workflows
 
     celery: throwaway PostgreSQL + Redis; the embedded default on PostgreSQL, then Celery mode with 1
-    and 2 workers and 1 again (each `flowvault worker --concurrency K`, K=4, pinned to one core), at
+    and 2 workers and 1 again (each `flowvault worker --concurrency K` x R runs per process, K=1, R=8,
+    pinned to one core), at
     the same C. The reference of the ratios is the webhook section's embedded (SQLite) run; without
     that section, an embedded run at the celery N is made first.
 """
@@ -77,7 +78,8 @@ def run_celery(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, A
         reference = bench_flowvault(n=n, concurrency=c, warmup=warmup, log_dir=LOG_DIR,
                                     completion_timeout=args.deadline)
     celery = bench_celery(n=n, concurrency=c, warmup=warmup, log_dir=LOG_DIR, completion_timeout=args.deadline,
-                          worker_concurrency=args.worker_concurrency, pin=not args.no_pin,
+                          worker_concurrency=args.worker_concurrency, runs_per_process=args.worker_runs,
+                          pin=not args.no_pin,
                           embedded_postgres=not args.no_embedded_pg, bracket=not args.no_bracket, say=_say)
     if reference is not None:
         celery["embedded_sqlite"] = reference | {"n": n, "concurrency": c}
@@ -102,8 +104,10 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=None, help="seconds to wait for runs after the load")
     parser.add_argument("--celery-n", type=int, default=None,
                         help="webhooks per run of the celery section (default: --n, at most 1000: it makes 4-5 runs)")
-    parser.add_argument("--worker-concurrency", type=int, default=4,
-                        help="celery: --concurrency of each `flowvault worker` (runs at once per worker)")
+    parser.add_argument("--worker-concurrency", type=int, default=1,
+                        help="celery: --concurrency of each `flowvault worker` (pool processes per worker)")
+    parser.add_argument("--worker-runs", type=int, default=8,
+                        help="celery: FLOWVAULT_WORKER_RUNS_PER_PROCESS (runs at once per pool process)")
     parser.add_argument("--no-pin", action="store_true", help="celery: do not pin each worker to its own core")
     parser.add_argument("--no-embedded-pg", action="store_true",
                         help="celery: skip the embedded-on-PostgreSQL run")

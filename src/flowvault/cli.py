@@ -96,7 +96,10 @@ def serve(
 
 @app.command()
 def worker(
-    concurrency: int = typer.Option(2, "--concurrency", "-c", min=1, help="Runs executed at once (processes)"),
+    concurrency: int = typer.Option(
+        2, "--concurrency", "-c", min=1,
+        help="Pool processes; each executes up to FLOWVAULT_WORKER_RUNS_PER_PROCESS runs at once",
+    ),
     loglevel: str = typer.Option("INFO", "--loglevel", help="Celery log level"),
 ) -> None:
     """Start Celery workers that execute queued runs (FLOWVAULT_EXECUTOR=celery; needs FLOWVAULT_REDIS_URL)."""
@@ -112,7 +115,10 @@ def worker(
         await state.engine.dispose()
 
     _run(check)
-    out.print(f"flowvault worker: {concurrency} process(es), database: {_describe_db(settings)}")
+    out.print(
+        f"flowvault worker: {concurrency} process(es) x {settings.worker_runs_per_process} runs at once, "
+        f"database: {_describe_db(settings)}"
+    )
     run_worker(settings, concurrency=concurrency, loglevel=loglevel)
 
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     workspace_key_cache_seconds: float = 300.0
     embedded_workers: int = Field(default=8, ge=1, le=256, description="Runs executed at once by `serve`")
+    worker_runs_per_process: int = Field(
+        default=8, ge=1, le=256, description="Celery: runs each `flowvault worker` pool process executes at once"
+    )
     database_pool_size: int = Field(
         default=DEFAULT_DATABASE_POOL_SIZE,
         ge=1,

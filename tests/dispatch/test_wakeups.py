@@ -119,11 +119,13 @@ def test_queued_runs_share_one_waiting_wakeup_and_idle_processes_join_the_backlo
     cluster: Cluster, broker: redis.Redis
 ) -> None:
     """Six runs queued with no worker running send one wake-up, not six. A worker of three pool processes
-    then starts and sends one of its own (for runs queued while none ran): two processes take the two. The
-    one that finds runs left behind by its claim wakes the third, so three runs hold the gauge at once. (A
-    lease of a minute keeps the workers' periodic wake-ups, every half lease, out of the test.)"""
+    (one run at a time each) then starts and sends one of its own (for runs queued while none ran): two
+    processes take the two. The one that finds runs left behind by its claim wakes the third, so three runs
+    hold the gauge at once. (A lease of a minute keeps the workers' periodic wake-ups, every half lease, out
+    of the test.)"""
     cluster.settings = cluster.settings.model_copy(update={"run_lease_seconds": 60.0})
     cluster.env["FLOWVAULT_RUN_LEASE_SECONDS"] = "60"
+    cluster.env["FLOWVAULT_WORKER_RUNS_PER_PROCESS"] = "1"
     with Gauge(cluster.settings.allow_private_hosts) as gauge:
         with TestClient(create_app(cluster.settings)) as client:
             actor = sign_up(client, "owner@example.com")

@@ -14,9 +14,11 @@ another) joins in on a backlog.
 
 Pool: prefork. Each child process gets one asyncio loop and one ``AppState`` (engine, vault), made by
 ``worker_process_init``, and runs each task to completion on that loop: the async engine and its
-connections stay bound to one loop, and a child killed mid-run takes only its own run with it
-(``reject_on_worker_lost`` puts its message back). ``--concurrency`` is the number of child processes,
-so the number of runs a worker executes at once.
+connections stay bound to one loop, and a child killed mid-run takes only its own runs with it
+(``reject_on_worker_lost`` puts its message back; the runs' leases run out). ``--concurrency`` is the
+number of child processes; each executes up to ``FLOWVAULT_WORKER_RUNS_PER_PROCESS`` runs at once on
+its loop, as ``serve`` does on the embedded default: a run mostly waits on the network, and one
+process waiting on many runs wakes up far less often per run than many processes waiting on one each.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from flowvault.config import Settings
 from flowvault.deps import AppState
 from flowvault.dispatch.pending import PendingWakeup
 from flowvault.runs.lease import execute_leased, reclaim_stale
-from flowvault.runs.service import claim_and_look
+from flowvault.runs.service import Claim, claim_and_look
 
 log = logging.getLogger("flowvault.dispatch")
 WAKE_TASK = "flowvault.drain"
@@ -168,40 +170,67 @@ class _Process:
 async def drain(
     state: AppState,
     *,
+    slots: int = 1,
     budget_seconds: float = DRAIN_BUDGET_SECONDS,
     sweep: StaleSweep | None = None,
     on_backlog: Callable[[], object] | None = None,
 ) -> bool:
-    """Claims and executes runs until none is claimable (False) or ``budget_seconds`` have passed (True:
-    there may be more; the caller sends another wake-up, so a warm shutdown waits at most this long).
+    """Claims runs and executes up to ``slots`` of them at once on this loop, claiming again as each
+    finishes, until none is claimable and none is executing (False), or ``budget_seconds`` have passed
+    and the runs still executing have finished (True: there may be more; the caller sends another
+    wake-up, so a warm shutdown waits at most this long plus the runs it has started).
     ``on_backlog`` is called once, at the first claim that left queued runs behind: another process
     could execute them meanwhile."""
     settings = state.settings
     loop = asyncio.get_running_loop()
     stop_at = loop.time() + budget_seconds
     sweep = sweep or StaleSweep(settings.run_lease_seconds)
+    running: set[asyncio.Task[None]] = set()
+    slot_freed = asyncio.Event()
+
+    def freed(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        slot_freed.set()
+
     watch = asyncio.create_task(state.cancels.run(state.sessions))
     tell_backlog = on_backlog
     try:
         while loop.time() < stop_at:
-            if sweep.due(time.monotonic()):
-                async with state.sessions() as session:
-                    await reclaim_stale(
-                        session, lease_seconds=settings.run_lease_seconds, max_attempts=settings.max_run_attempts
-                    )
-            async with state.writes() as writes:
-                claims, left = await claim_and_look(writes, 1)
-            if not claims:
+            slot_freed.clear()
+            if free := slots - len(running):
+                if sweep.due(time.monotonic()):
+                    async with state.sessions() as session:
+                        await reclaim_stale(
+                            session, lease_seconds=settings.run_lease_seconds, max_attempts=settings.max_run_attempts
+                        )
+                async with state.writes() as writes:
+                    claims, left = await claim_and_look(writes, free)
+                if left and tell_backlog is not None:
+                    tell_backlog()
+                    tell_backlog = None
+                for claim in claims:
+                    task = asyncio.create_task(_execute(state, claim), name=f"flowvault-run-{claim.run.id}")
+                    running.add(task)
+                    task.add_done_callback(freed)
+            if not running:
                 return False
-            if left and tell_backlog is not None:
-                tell_backlog()
-                tell_backlog = None
-            await execute_leased(state, claims[0], lease_seconds=settings.run_lease_seconds)
+            await slot_freed.wait()  # all slots busy, or nothing claimable until one frees
+        if running:
+            await asyncio.wait(running)
         return True
     finally:
-        watch.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watch
+        for task in [*running, watch]:
+            task.cancel()
+        for task in [*running, watch]:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _execute(state: AppState, claim: Claim) -> None:
+    try:
+        await execute_leased(state, claim, lease_seconds=state.settings.run_lease_seconds)
+    except Exception:  # the run's lease runs out and it is retried; the other runs go on
+        log.exception("run %s could not be recorded", claim.run.id)
 
 
 def worker_app(settings: Settings) -> Celery:
@@ -217,7 +246,8 @@ def worker_app(settings: Settings) -> Celery:
             current = process["p"] = _Process(settings)
         current.took_wakeup()
         ask = partial(current.ask_for_wakeup, app)
-        if current.loop.run_until_complete(drain(current.state, sweep=current.sweep, on_backlog=ask)):
+        runs = drain(current.state, slots=settings.worker_runs_per_process, sweep=current.sweep, on_backlog=ask)
+        if current.loop.run_until_complete(runs):
             ask()
 
     @signals.worker_process_init.connect(weak=False)
