@@ -3,9 +3,14 @@ local fakes. The right credentials arrive; nothing recorded or returned contains
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
+import pytest
+
+from flowvault.runs import host as run_host
+from flowvault.runs.host import LAST_USED_PRECISION
 from tests.conftest import Actor
 from tests.fakes import FakeEcho, FakeSlack
 from tests.runs.conftest import allow_hosts, create_workflow, run_and_wait, secret
@@ -101,3 +106,29 @@ def test_deleted_credential_fails_the_run_naming_node_and_credential(
     assert run["status"] == "failed"
     assert "Node 'Fetch' failed" in run["error"] and "'Echo API'" in run["error"] and bearer_id in run["error"]
     assert fake_echo.requests == []
+
+
+def test_last_used_is_written_when_it_is_a_second_old(
+    signup: Any, fake_echo: FakeEcho, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs of one credential within a second write its ``last_used_at`` once (concurrent runs would queue
+    for the secret's row otherwise); the next use a second later writes it again."""
+    owner: Actor = signup("owner@example.com")
+    allow_hosts(owner, fake_echo.host)
+    bearer_id = secret(owner, "http_bearer", "Echo API", token="some-bearer-token")
+    slack_id = secret(owner, "slack_token", "Team Slack", token=next(iter(fake_slack.valid_tokens)))
+    workflow = create_workflow(owner, flow(fake_echo, bearer_id, slack_id))
+    start = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    clock = [start]
+    monkeypatch.setattr(run_host, "utcnow", lambda: clock[0])
+
+    def last_used_after_a_run() -> datetime:
+        assert run_and_wait(owner, workflow["id"], {"customer": "a"})["status"] == "succeeded"
+        detail = owner.get(f"/api/v1/workspaces/{owner.workspace_id}/secrets/{bearer_id}").json()
+        return datetime.fromisoformat(detail["last_used_at"])
+
+    assert last_used_after_a_run() == start
+    clock[0] = start + LAST_USED_PRECISION / 2
+    assert last_used_after_a_run() == start
+    clock[0] = start + LAST_USED_PRECISION * 2
+    assert last_used_after_a_run() == start + LAST_USED_PRECISION * 2

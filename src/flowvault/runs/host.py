@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.audit import service as audit
@@ -38,7 +38,19 @@ FLUSH_AFTER_SECONDS = 1.0
 # Built once (compiled once): the run's writes, as Core statements.
 _INSERT_STEPS = insert(table_of(RunStep))
 _secrets = table_of(Secret)
-_SECRET_USED = update(_secrets).where(_secrets.c.id == bindparam("secret_id")).values(last_used_at=bindparam("now"))
+LAST_USED_PRECISION = timedelta(seconds=1)
+"""``last_used_at`` is written when it is at least this old: every run that uses a secret would otherwise
+update its row, and concurrent runs of one credential would queue for that row's lock (on PostgreSQL it
+was the costliest statement of a run, 1.4 ms of waiting). A row already recent enough is left alone,
+without a lock."""
+_SECRET_USED = (
+    update(_secrets)
+    .where(
+        _secrets.c.id == bindparam("secret_id"),
+        or_(_secrets.c.last_used_at.is_(None), _secrets.c.last_used_at < bindparam("stale_before")),
+    )
+    .values(last_used_at=bindparam("now"))
+)
 
 
 def service_host(url: str) -> str | None:
@@ -167,7 +179,10 @@ class DbRunHost:
         await writes.executemany(_INSERT_STEPS, steps)
         await audit.add_entries(writes, entries)
         now = utcnow()
-        await writes.executemany(_SECRET_USED, [{"secret_id": secret_id, "now": now} for secret_id in sorted(used)])
+        stale_before = now - LAST_USED_PRECISION
+        await writes.executemany(
+            _SECRET_USED, [{"secret_id": s, "now": now, "stale_before": stale_before} for s in sorted(used)]
+        )
 
     async def _flush(self) -> None:
         async with self._lock:
