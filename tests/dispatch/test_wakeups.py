@@ -4,6 +4,7 @@ the idle ones. On the real Redis (and PostgreSQL for the cluster test)."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 
@@ -25,7 +26,10 @@ from tests.dispatch.cluster import (
     fire,
     hold_node,
     load_runs,
+    mark_node,
     needs_cluster,
+    runs_by_status,
+    wait_for,
     wait_until,
 )
 
@@ -143,3 +147,28 @@ def test_queued_runs_share_one_waiting_wakeup_and_idle_processes_join_the_backlo
         assert sorted(hold.n for hold in gauge.holds) == [str(n) for n in range(6)]  # each run once
     runs, _steps = load_runs(cluster.settings.resolved_database_url, ids)
     assert {run.attempts for run in runs.values()} == {1}
+
+
+def test_a_warm_shutdown_stops_a_draining_process_from_claiming(cluster: Cluster) -> None:
+    """SIGTERM while a pool process executes a long run with slots free: runs queued afterwards are not
+    claimed by it (it would otherwise look for them twice a second), and the long run still finishes."""
+    cluster.env["FLOWVAULT_WORKER_RUNS_PER_PROCESS"] = "4"
+    with Gauge(cluster.settings.allow_private_hosts) as gauge:
+        with TestClient(create_app(cluster.settings)) as client:
+            actor = sign_up(client, "owner@example.com")
+            configure(actor, gauge.host, concurrency=10)
+            long_hook = chain_hook(actor, [hold_node("h", gauge.url, 4000)], name="Long")
+            short_hook = chain_hook(actor, [mark_node("m", gauge.url)], name="Short")
+            worker = cluster.start_worker(1)
+            cluster.wait_ready()
+            [long_id] = fire(long_hook, 1)
+            wait_for(lambda: len(gauge.holds) == 1, 20, "the long run started", cluster)
+            worker.send_signal(signal.SIGTERM)
+            time.sleep(1.0)  # the worker has begun its warm shutdown
+            short_ids = fire(short_hook, 3, start=10)
+            worker.wait(30)
+        statuses = runs_by_status(cluster.settings.resolved_database_url, [long_id, *short_ids])
+        assert statuses[long_id] == "succeeded", cluster.log_tail()
+        assert [statuses[run_id] for run_id in short_ids] == ["queued"] * 3, cluster.log_tail()
+        assert gauge.marks() == []
+        assert [hold.aborted for hold in gauge.holds] == [False]

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import multiprocessing
 import os
 import threading
 import time
@@ -47,7 +48,11 @@ from flowvault.runs.service import Claim, claim_and_look
 log = logging.getLogger("flowvault.dispatch")
 WAKE_TASK = "flowvault.drain"
 DRAIN_BUDGET_SECONDS = 10.0
-"""A wake-up task claims runs for about this long, then hands over to a new wake-up message."""
+"""A wake-up task that has drained this long hands over to a new wake-up message the next time none
+of its runs is executing (its message is acknowledged)."""
+CLAIM_POLL_SECONDS = 0.5
+"""While a process has runs executing and slots free, it looks for newly queued runs this often: their
+wake-up cannot reach it (a pool process takes its next message only when its drain returns)."""
 VISIBILITY_TIMEOUT_SECONDS = 3600
 """Redis redelivers a message not acknowledged this long after delivery (its worker is gone). A
 wake-up redelivered late only causes one more claim attempt; orphaned runs are found by their lease."""
@@ -172,13 +177,15 @@ async def drain(
     *,
     slots: int = 1,
     budget_seconds: float = DRAIN_BUDGET_SECONDS,
+    stopping: Callable[[], bool] = lambda: False,
     sweep: StaleSweep | None = None,
     on_backlog: Callable[[], object] | None = None,
 ) -> bool:
-    """Claims runs and executes up to ``slots`` of them at once on this loop, claiming again as each
-    finishes, until none is claimable and none is executing (False), or ``budget_seconds`` have passed
-    and the runs still executing have finished (True: there may be more; the caller sends another
-    wake-up, so a warm shutdown waits at most this long plus the runs it has started).
+    """Claims runs and executes up to ``slots`` of them at once on this loop. Claims again when a run
+    finishes, and every ``CLAIM_POLL_SECONDS`` while a slot is free. Returns False when none is executing
+    and none is claimable; True (there may be more: the caller sends another wake-up) once
+    ``budget_seconds`` have passed and none is executing, or once ``stopping()`` (a warm shutdown: it
+    claims no more and finishes the runs it executes).
     ``on_backlog`` is called once, at the first claim that left queued runs behind: another process
     could execute them meanwhile."""
     settings = state.settings
@@ -195,7 +202,7 @@ async def drain(
     watch = asyncio.create_task(state.cancels.run(state.sessions))
     tell_backlog = on_backlog
     try:
-        while loop.time() < stop_at:
+        while not stopping() and (running or loop.time() < stop_at):
             slot_freed.clear()
             if free := slots - len(running):
                 if sweep.due(time.monotonic()):
@@ -214,7 +221,12 @@ async def drain(
                     task.add_done_callback(freed)
             if not running:
                 return False
-            await slot_freed.wait()  # all slots busy, or nothing claimable until one frees
+            if len(running) == slots:
+                await slot_freed.wait()
+                continue
+            with contextlib.suppress(TimeoutError):  # a slot is free: look again soon
+                async with asyncio.timeout(CLAIM_POLL_SECONDS):
+                    await slot_freed.wait()
         if running:
             await asyncio.wait(running)
         return True
@@ -238,6 +250,9 @@ def worker_app(settings: Settings) -> Celery:
     app = make_celery(settings)
     process: dict[str, _Process] = {}
     stop_ticking = threading.Event()
+    # Made before the pool forks its processes, so all of them share it: set when a warm shutdown begins,
+    # it makes their drains stop claiming (the parent cannot tell a process that is executing a task).
+    shutting_down = multiprocessing.get_context("fork").Event()
 
     @app.task(name=WAKE_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
     def wake() -> None:
@@ -246,7 +261,13 @@ def worker_app(settings: Settings) -> Celery:
             current = process["p"] = _Process(settings)
         current.took_wakeup()
         ask = partial(current.ask_for_wakeup, app)
-        runs = drain(current.state, slots=settings.worker_runs_per_process, sweep=current.sweep, on_backlog=ask)
+        runs = drain(
+            current.state,
+            slots=settings.worker_runs_per_process,
+            stopping=shutting_down.is_set,
+            sweep=current.sweep,
+            on_backlog=ask,
+        )
         if current.loop.run_until_complete(runs):
             ask()
 
@@ -268,6 +289,10 @@ def worker_app(settings: Settings) -> Celery:
 
         app.send_task(WAKE_TASK)  # runs queued while no worker ran; like the ticks, sent whatever the flag says
         threading.Thread(target=tick, name="flowvault-tick", daemon=True).start()
+
+    @signals.worker_shutting_down.connect(weak=False)
+    def _stop_claiming(**_: Any) -> None:
+        shutting_down.set()
 
     @signals.worker_shutdown.connect(weak=False)
     def _stop_ticking(**_: Any) -> None:
