@@ -10,8 +10,9 @@ A flag in Redis (beside the broker's queue) says a wake-up has been sent that no
 
 Why no run is left behind: a run is committed before anyone asks for a wake-up. If the flag was set
 when asked, the wake-up that set it is taken later, its flag cleared and then its claims made, all
-after that commit: they see the run. A wake-up taken without clearing (a redelivery, the periodic
-tick) only makes the flag clear early, which sends one wake-up more, never one fewer. A flag whose
+after that commit: they see the run. A wake-up that did not set the flag (the periodic tick, a
+redelivery) clears it all the same when taken, while the one that set it still waits: that only sends
+one wake-up more, never one fewer. A flag whose
 wake-up never went out (its sender died between the two steps, the queue was purged) expires after
 ``expire_seconds``; the workers' periodic wake-ups find the runs meanwhile.
 """
