@@ -1,4 +1,4 @@
-"""Profile a Celery worker: ``python -m bench.profile_celery [--n N] [--out FILE]``.
+"""Profile a Celery worker: ``python -m bench.profile_celery [--n N] [--target worker|serve] [--out FILE]``.
 
 Runs benchmark 1c's 1-worker mode (throwaway PostgreSQL and Redis, ``flowvault worker --concurrency 1``
 executing 8 runs at once, pinned to one core) with ``py-spy record --subprocesses`` attached to the
@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import celery_mode, flame, load
+from bench import celery_mode, flame, load, servers
 from bench.profile import py_spy
 
 SAMPLES_PER_SECOND = 100
@@ -26,12 +26,21 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="webhook requests during the profile (multiple of 20)")
     parser.add_argument("--out", type=Path, default=None, help="collapsed stacks file (default: a temporary file)")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--target", choices=("worker", "serve"), default="worker",
+                        help="the worker's process tree, or serve (which accepts and queues the runs)")
     args = parser.parse_args()
     log_dir = Path(tempfile.mkdtemp(prefix="flowvault-profile-celery-"))
     out = args.out or log_dir / "worker.txt"
     spy = py_spy()
     workers: list[int] = []
-    start_worker, run_hey = celery_mode.start_worker, celery_mode.run_hey
+    serve: list[int] = []
+    start_worker, run_hey, start = celery_mode.start_worker, celery_mode.run_hey, servers.start
+
+    def recorded_start(name: str, *a: Any, **k: Any) -> servers.Child:
+        child = start(name, *a, **k)
+        if name.endswith("-serve"):
+            serve.append(child.pid)
+        return child
 
     def recorded_worker(*a: Any, **k: Any) -> Any:
         child = start_worker(*a, **k)
@@ -43,8 +52,9 @@ def main() -> None:
             return run_hey(url, n=n, concurrency=concurrency, body=body)
         # The load and the drain after it: ~200 runs/s for 1 worker on the 2-core machine, and margin.
         seconds = str(int(n / 150) + 3)
+        target = (serve if args.target == "serve" else workers)[0]
         recorder = subprocess.Popen(  # noqa: S603
-            [spy, "record", "--subprocesses", "--nonblocking", "-p", str(workers[0]), "-r", str(SAMPLES_PER_SECOND),
+            [spy, "record", "--subprocesses", "--nonblocking", "-p", str(target), "-r", str(SAMPLES_PER_SECOND),
              "-f", "raw", "-o", str(out), "-d", seconds],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -53,7 +63,7 @@ def main() -> None:
         finally:
             recorder.wait(120)
 
-    celery_mode.start_worker, celery_mode.run_hey = recorded_worker, recorded_load
+    celery_mode.start_worker, celery_mode.run_hey, servers.start = recorded_worker, recorded_load, recorded_start
     celery_mode.check_tools()
     with celery_mode.throwaway_services(log_dir) as services:
         result = celery_mode.bench_mode(
