@@ -55,10 +55,10 @@ class Cluster:
     logs: Path
     workers: list[subprocess.Popen[bytes]]
 
-    def start_worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
+    def start_worker(self, concurrency: int = 2, loglevel: str = "WARNING") -> subprocess.Popen[bytes]:
         with (self.logs / f"worker-{len(self.workers)}.log").open("wb") as log:
             worker = subprocess.Popen(
-                [str(FLOWVAULT), "worker", "--concurrency", str(concurrency), "--loglevel", "WARNING"],
+                [str(FLOWVAULT), "worker", "--concurrency", str(concurrency), "--loglevel", loglevel],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         self.workers.append(worker)

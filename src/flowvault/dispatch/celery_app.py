@@ -42,6 +42,7 @@ from flowvault.bootstrap import open_state
 from flowvault.config import Settings
 from flowvault.deps import AppState
 from flowvault.dispatch.pending import PendingWakeup
+from flowvault.redaction import install_log_redaction
 from flowvault.runs.lease import execute_leased, reclaim_stale
 from flowvault.runs.service import Claim, claim_and_look
 
@@ -149,6 +150,9 @@ class _Process:
         self.settings = settings
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
+        # Celery has configured this process's logging by now: its handlers mask the secrets of the runs
+        # executing here, as serve's do (a library's DEBUG line can hold a response header, a URL...).
+        install_log_redaction()
         self.state: AppState = self.loop.run_until_complete(open_state(settings))
         self.sweep = StaleSweep(settings.run_lease_seconds)
         self.pending = pending_wakeup(settings)
