@@ -14,6 +14,7 @@ import traceback
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
@@ -24,6 +25,7 @@ from flowvault.engine.records import RunOutcome, StepRecord
 from flowvault.nodes.registry import credential_type, node_type
 from flowvault.nodes.sdk import NodeContext, NodeFailed, NodeResult, NodeType, ResolvedCredential
 from flowvault.redaction import ActiveSecrets, Redactor
+from flowvault.redaction.cache import BuildCache
 from flowvault.workflows.schemas import Graph, NodeSpec
 from flowvault.workflows.templating import Scope, TemplateError, node_key, node_slug, references, render
 
@@ -64,6 +66,36 @@ def secret_fields(credential: ResolvedCredential) -> tuple[str, ...]:
     return ctype.secret_field_names if ctype else tuple(credential.fields)
 
 
+Pairs = tuple[tuple[str, str], ...]
+
+
+def masked_pairs(credential: ResolvedCredential) -> Pairs:
+    """``(credential name, value)`` for every value of ``credential`` a run must mask: its secret
+    fields and, for HTTP Basic, the ``user:password`` pair and its base64 wire token (a credential in
+    itself: its own forms, hex, percent-encoded..., are masked too)."""
+    pairs: dict[tuple[str, str], None] = {}
+    for field_name in secret_fields(credential):
+        value = credential.fields.get(field_name)
+        if value:
+            pairs[(credential.name, value)] = None
+    if credential.type == "http_basic" and "username" in credential.fields and "password" in credential.fields:
+        pair = f"{credential.fields['username']}:{credential.fields['password']}"
+        pairs[(credential.name, pair)] = None
+        pairs[(credential.name, base64.b64encode(pair.encode()).decode("ascii"))] = None
+    return tuple(pairs)
+
+
+def _first_credential(credential: ResolvedCredential) -> tuple[Pairs, Redactor]:
+    pairs = masked_pairs(credential)
+    return pairs, Redactor.build(pairs) if pairs else Redactor.empty()
+
+
+_FIRST: BuildCache[tuple[Pairs, Redactor]] = BuildCache()
+"""A run's first credential, as the run before it resolved it: its pairs and redactor. Most runs use
+one credential, the same as the run before; keyed by its content (values included, which the redactor
+holds anyway; see ``redaction/cache.py``), so a rotated value never meets the old entry."""
+
+
 class RunSecrets:
     """Every secret value this run resolved, and the redactor built from them."""
 
@@ -73,16 +105,16 @@ class RunSecrets:
         self._token: object | None = None
 
     def add(self, credential: ResolvedCredential) -> None:
+        if not self._pairs:
+            key = (credential.type, credential.name, tuple(credential.fields.items()))
+            pairs, redactor = _FIRST.get_or_build(key, partial(_first_credential, credential))
+            if pairs:
+                self._pairs = dict.fromkeys(pairs)
+                self.redactor = redactor
+                self._register()
+            return
         before = len(self._pairs)
-        for field_name in secret_fields(credential):
-            value = credential.fields.get(field_name)
-            if value:
-                self._pairs[(credential.name, value)] = None
-        if credential.type == "http_basic" and "username" in credential.fields and "password" in credential.fields:
-            pair = f"{credential.fields['username']}:{credential.fields['password']}"
-            self._pairs[(credential.name, pair)] = None
-            # The wire token is a credential in itself: its own forms (hex, percent-encoded...) are masked too.
-            self._pairs[(credential.name, base64.b64encode(pair.encode()).decode("ascii"))] = None
+        self._pairs.update(dict.fromkeys(masked_pairs(credential)))
         if len(self._pairs) != before:
             self.redactor = Redactor.build(list(self._pairs))
             self._register()
