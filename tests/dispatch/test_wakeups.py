@@ -164,7 +164,9 @@ def test_a_warm_shutdown_stops_a_draining_process_from_claiming(cluster: Cluster
             [long_id] = fire(long_hook, 1)
             wait_for(lambda: len(gauge.holds) == 1, 20, "the long run started", cluster)
             worker.send_signal(signal.SIGTERM)
-            time.sleep(1.0)  # the worker has begun its warm shutdown
+            # Celery prints this line, then sends worker_shutting_down (what sets the processes' event).
+            wait_for(lambda: "Warm shutdown" in cluster.log_tail(), 20, "the warm shutdown began", cluster)
+            time.sleep(0.3)
             short_ids = fire(short_hook, 3, start=10)
             worker.wait(30)
         statuses = runs_by_status(cluster.settings.resolved_database_url, [long_id, *short_ids])
