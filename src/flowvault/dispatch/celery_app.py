@@ -98,8 +98,17 @@ def send_wakeup(app: Celery, pending: PendingWakeup) -> bool:
     return True
 
 
+def ask_for_wakeup(app: Celery, pending: PendingWakeup) -> None:
+    """``send_wakeup``, logging a failure instead of raising it: the run is queued in the database, and
+    the workers' periodic wake-ups (and the runs queued next) ask again."""
+    try:
+        send_wakeup(app, pending)
+    except Exception as exc:
+        log.error("could not send a wake-up to the workers: %s", type(exc).__name__)
+
+
 class Wakeup:
-    """``AppState.run_queued`` in celery mode: asks for a wake-up (``send_wakeup``) without blocking the
+    """``AppState.run_queued`` in celery mode: asks for a wake-up (``ask_for_wakeup``) without blocking the
     event loop. Runs queued while an ask is still waiting for the thread share it: it starts after they
     were committed."""
 
@@ -111,10 +120,7 @@ class Wakeup:
 
     def _send(self) -> None:
         self._asked = False  # a run queued from now on asks again
-        try:
-            send_wakeup(self.app, self.pending)
-        except Exception as exc:  # the run is queued in the database; the workers' own wake-ups find it
-            log.error("could not send a wake-up to the workers: %s", type(exc).__name__)
+        ask_for_wakeup(self.app, self.pending)
 
     def notify(self) -> None:
         if self._asked:
@@ -129,8 +135,7 @@ class Wakeup:
 
 class StaleSweep:
     """When this process last looked for runs whose lease expired. Leases expire in whole lease
-    periods, so a few looks per period are enough: per process, not per wake-up (a wake-up comes with
-    every queued run)."""
+    periods, so a few looks per period are enough: per process, not per claim."""
 
     def __init__(self, lease_seconds: float) -> None:
         self.every = lease_seconds / 3
@@ -162,12 +167,6 @@ class _Process:
             self.pending.clear()
         except Exception as exc:  # the flag expires; this wake-up still claims
             log.error("could not clear the pending wake-up flag: %s", type(exc).__name__)
-
-    def ask_for_wakeup(self, app: Celery) -> None:
-        try:
-            send_wakeup(app, self.pending)
-        except Exception as exc:  # the periodic wake-ups and the runs queued next ask again
-            log.error("could not send a wake-up to the workers: %s", type(exc).__name__)
 
     def close(self) -> None:
         self.loop.run_until_complete(self.state.egress.aclose())
@@ -225,11 +224,8 @@ async def drain(
                     task.add_done_callback(freed)
             if not running:
                 return False
-            if len(running) == slots:
-                await slot_freed.wait()
-                continue
-            with contextlib.suppress(TimeoutError):  # a slot is free: look again soon
-                async with asyncio.timeout(CLAIM_POLL_SECONDS):
+            with contextlib.suppress(TimeoutError):  # with a slot free, look again soon anyway
+                async with asyncio.timeout(None if len(running) == slots else CLAIM_POLL_SECONDS):
                     await slot_freed.wait()
         if running:
             await asyncio.wait(running)
@@ -264,7 +260,7 @@ def worker_app(settings: Settings) -> Celery:
         if current is None:  # solo pool: no child process was initialised
             current = process["p"] = _Process(settings)
         current.took_wakeup()
-        ask = partial(current.ask_for_wakeup, app)
+        ask = partial(ask_for_wakeup, app, current.pending)
         runs = drain(
             current.state,
             slots=settings.worker_runs_per_process,

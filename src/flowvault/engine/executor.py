@@ -87,7 +87,7 @@ def masked_pairs(credential: ResolvedCredential) -> Pairs:
 
 def _first_credential(credential: ResolvedCredential) -> tuple[Pairs, Redactor]:
     pairs = masked_pairs(credential)
-    return pairs, Redactor.build(pairs) if pairs else Redactor.empty()
+    return pairs, Redactor(pairs)  # cached here, with its pairs: not in Redactor.build's cache as well
 
 
 _FIRST: BuildCache[tuple[Pairs, Redactor]] = BuildCache()
