@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import psycopg
 import pytest
-from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -21,7 +21,7 @@ from flowvault.bootstrap import open_state
 from flowvault.config import Settings
 from flowvault.db.base import table_of
 from flowvault.db.compiled import Compiled
-from flowvault.db.direct_postgres import PostgresWriter
+from flowvault.db.direct_postgres import PostgresWriter, PostgresWrites
 from flowvault.db.writes import SQLiteWriter, session_transactions
 from flowvault.deps import AppState
 from flowvault.runs.models import Run, RunStep
@@ -470,3 +470,78 @@ def test_postgresql_connections_the_server_closed_are_replaced(
         return done
 
     assert run(scenario, settings) == ["written", "running", "running"]
+
+
+@POSTGRESQL
+def test_postgresql_sends_statements_whose_results_are_not_read_with_the_next_one(
+    backend: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Round trips: a webhook's INSERT goes with its BEGIN and COMMIT (one flight), a run's finish in
+    two (BEGIN with the outcome's UPDATE, whose row count is read; the steps with the COMMIT), an
+    empty transaction in none. What waited ran first and in order: the read after it sees it."""
+    flights: list[list[str]] = []
+    fly = PostgresWrites._fly
+
+    async def counted(self: PostgresWrites, flight: list[tuple[str, tuple[Any, ...]]]) -> Any:
+        flights.append([sql.split()[0] for sql, _ in flight])
+        return await fly(self, flight)
+
+    monkeypatch.setattr(PostgresWrites, "_fly", counted)
+    count_steps = select(func.count()).select_from(STEPS).where(STEPS.c.run_id == bindparam("run_id"))
+
+    async def scenario(state: AppState) -> tuple[list[list[str]], int]:
+        run_id = await a_run(state)
+        flights.clear()
+        async with state.writes() as writes:
+            await writes.add(insert(STEPS), step(run_id, 1))
+        async with state.writes() as writes:
+            assert await writes.execute(RUN_STATUS, {"run_id": run_id}) == 1
+            await writes.executemany(INSERT_STEP, [step(run_id, 2), step(run_id, 3)])
+            await writes.add(delete(STEPS).where(STEPS.c.seq == bindparam("seq")), {"seq": 1})
+        async with state.writes():
+            pass
+        async with state.writes() as writes:
+            await writes.executemany(INSERT_STEP, [step(run_id, 4)])
+            seen = (await writes.rows(count_steps, {"run_id": run_id}))[0]
+        return flights, next(iter(seen.values()))
+
+    sent, counted_steps = run(scenario, settings)
+    assert sent == [
+        ["BEGIN", "INSERT", "COMMIT"],
+        ["BEGIN", "UPDATE"],
+        ["INSERT", "DELETE", "COMMIT"],
+        ["BEGIN", "INSERT", "SELECT"],
+        ["COMMIT"],
+    ]
+    assert counted_steps == 3  # seq 2, 3 and 4: seq 1 was deleted, seq 4 counted before the commit
+
+
+@POSTGRESQL
+def test_a_transaction_that_commits_in_one_flight_is_not_sent_on_a_connection_the_server_closed(
+    backend: str, settings: Settings
+) -> None:
+    """Such a flight is never sent again (it may have committed), so a connection the server ended while
+    it sat idle must be seen before: it is, without a round trip, and the write goes on a new one."""
+
+    async def scenario(state: AppState) -> tuple[int, bool]:
+        run_id = await a_run(state)
+        writer = postgres_writer(state)
+        async with state.writes() as writes:
+            await writes.execute(RUN_STATUS, {"run_id": run_id})  # leaves an idle connection behind
+        (idle, _), = writer._idle
+        async with state.sessions() as session:
+            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": idle.info.backend_pid})
+            for _ in range(100):  # the backend exits shortly after the signal
+                gone = await session.scalar(
+                    text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :pid"), {"pid": idle.info.backend_pid}
+                )
+                if gone:
+                    break
+                await asyncio.sleep(0.05)
+        async with state.writes() as writes:
+            await writes.add(insert(STEPS), step(run_id, 1))
+        async with state.sessions() as session:
+            stored = len((await session.scalars(select(RunStep).where(RunStep.run_id == run_id))).all())
+        return stored, idle in [connection for connection, _ in writer._idle]
+
+    assert run(scenario, settings) == (1, False)

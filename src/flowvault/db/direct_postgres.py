@@ -4,26 +4,28 @@ checkout ping in between (measured in docs/PERFORMANCE.md: SQLAlchemy's session 
 ~40 % of a Celery worker's CPU per run).
 
 The connections are this executor's own, in autocommit: a transaction is an explicit ``BEGIN`` ...
-``COMMIT``, a read a single statement. Up to ``pool_size`` idle connections are kept, and as many
+``COMMIT`` (statements whose results are not read go in one flight with the next, see
+``PostgresWrites``), a read a single statement. Up to ``pool_size`` idle connections are kept, and as many
 more are opened at peaks (the pooled engine's sizing, ``FLOWVAULT_DATABASE_POOL_SIZE``). A
 connection that saw an error is closed, never reused: closing rolls back what it began. One that
-sat idle for a while is checked before use (the server may have restarted meanwhile), and a
-transaction whose ``BEGIN`` finds its connection broken starts again on a new one.
+sat idle for a while is checked before use (the server may have restarted meanwhile), one the server
+closed is seen without a round trip, and a transaction whose first flight (when it does not commit)
+finds its connection broken starts again on a new one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import select
 import time
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Insert, UpdateBase
@@ -37,38 +39,97 @@ WAIT_SECONDS = 30.0
 
 
 class PostgresWrites:
-    """Executes on one connection (inside its open transaction, or in autocommit for reads)."""
+    """Executes on one connection: in a transaction (``in_transaction``), or in autocommit for reads.
+
+    In a transaction, statements whose results are not read (``add``, ``executemany``) wait, and go
+    to the server with the next statement whose result is read, or with the ``COMMIT``, in one
+    flight (psycopg's pipeline mode): ``BEGIN`` goes with the first statement. A round trip costs
+    the client and the server more CPU than the statement itself (measured in docs/PERFORMANCE.md);
+    the webhook's INSERT is one flight with its ``BEGIN`` and ``COMMIT``, a run's finishing
+    transaction two. An error of a statement that waited is raised where its flight went."""
 
     dialect = "postgresql"
 
-    def __init__(self, writer: PostgresWriter, connection: psycopg.AsyncConnection[Any]) -> None:
+    def __init__(
+        self, writer: PostgresWriter, connection: psycopg.AsyncConnection[Any], *, in_transaction: bool
+    ) -> None:
         self._writer = writer
-        self._connection = connection
+        self.connection = connection
+        self._in_transaction = in_transaction
+        self._waiting: list[tuple[str, tuple[Any, ...]]] = [("BEGIN", ())] if in_transaction else []
+        self.sent = False
+        """Whether anything went to the server on this connection (else it is as it was taken)."""
 
-    async def _execute(self, compiled: Compiled, params: tuple[Any, ...]) -> psycopg.AsyncCursor[Any]:
+    async def _send(self, sql: str, params: tuple[Any, ...]) -> psycopg.AsyncCursor[Any]:
+        """Sends what waits and then this statement; this statement's cursor."""
+        flight = [*self._waiting, (sql, params)]
+        self._waiting = []
+        shown = "; ".join(statement for statement, _ in flight)
+        # A transaction's first flight that does not commit may go again on a new connection when the
+        # server closed this one while it sat idle (a restart): whatever of it reached the server was
+        # rolled back with the connection.
+        again = self._in_transaction and not self.sent and sql != "COMMIT"
+        self.sent = True
         try:
-            return await self._connection.execute(compiled.sql, params)
+            return await self._fly(flight)
         except psycopg.Error as exc:
-            raise as_sqlalchemy_error(compiled.sql, exc, psycopg.Error) from exc
+            lost = self.connection.broken  # asked before closing: a connection closed here looks broken too
+            if not (again and lost):
+                raise as_sqlalchemy_error(shown, exc, psycopg.Error, invalidated=lost) from exc
+        _finish(self.connection)
+        self.connection = await self._writer.connect()
+        try:
+            return await self._fly(flight)
+        except psycopg.Error as exc:
+            raise as_sqlalchemy_error(shown, exc, psycopg.Error, invalidated=self.connection.broken) from exc
+
+    async def _fly(self, flight: list[tuple[str, tuple[Any, ...]]]) -> psycopg.AsyncCursor[Any]:
+        connection = self.connection
+        if len(flight) == 1:
+            return await connection.execute(*flight[0])  # no pipeline to set up for one statement
+        async with connection.pipeline():
+            for sql, params in flight[:-1]:
+                await connection.execute(sql, params)
+            cursor = await connection.execute(*flight[-1])
+        return cursor
+
+    def _wait(self, compiled: Compiled, params: Mapping[str, Any]) -> None:
+        self._waiting.append((compiled.sql, compiled.parameters(params)))
 
     async def execute(self, statement: UpdateBase, params: Mapping[str, Any]) -> int:
         compiled = self._writer.statements.compiled(statement, params)
-        return (await self._execute(compiled, compiled.parameters(params))).rowcount
+        return (await self._send(compiled.sql, compiled.parameters(params))).rowcount
+
+    async def add(self, statement: Returning, params: Mapping[str, Any]) -> None:
+        compiled = self._writer.statements.compiled(statement, params)
+        if self._in_transaction:
+            self._wait(compiled, params)
+        else:
+            await self._send(compiled.sql, compiled.parameters(params))
 
     async def rows(self, statement: Returning, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         compiled = self._writer.statements.compiled(statement, params)
-        cursor = await self._execute(compiled, compiled.parameters(params))
+        cursor = await self._send(compiled.sql, compiled.parameters(params))
         return compiled.rows(await cursor.fetchall(), cursor.description)
 
     async def executemany(self, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
         """An INSERT's rows in multi-row statements; anything else one statement per row (psycopg's
-        own ``executemany`` runs in pipeline mode, which polls for the server's answer)."""
+        own ``executemany`` runs each in a pipeline of its own)."""
         if isinstance(statement, Insert) and len({frozenset(row) for row in rows}) == 1:
             for compiled, params in self._writer.statements.multi_row(statement, rows):
-                await self._execute(compiled, compiled.parameters(params))
+                self._wait(compiled, params)
+        else:
+            for row in rows:
+                self._wait(self._writer.statements.compiled(statement, row), row)
+        if not self._in_transaction and self._waiting:
+            await self._send(*self._waiting.pop())
+
+    async def commit(self) -> None:
+        """``COMMIT``, with what waits; a transaction that wrote nothing sends nothing."""
+        if self._waiting == [("BEGIN", ())]:
+            self._waiting = []
             return
-        for row in rows:
-            await self.execute(statement, row)
+        await self._send("COMMIT", ())
 
 
 class PostgresWriter:
@@ -88,7 +149,8 @@ class PostgresWriter:
         assert self._statements is not None, "statements are compiled once a connection is made"
         return self._statements
 
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+    async def connect(self) -> psycopg.AsyncConnection[Any]:
+        """A new connection of this writer's (autocommit)."""
         if self._statements is None:
             # The engine's dialect as its first connection initialises it (from the server's version and
             # settings), with positional parameters (%s).
@@ -108,6 +170,9 @@ class PostgresWriter:
             connection, since = self._idle.pop()
             if connection.closed:
                 continue
+            if _closed_while_idle(connection):
+                _finish(connection)
+                continue
             if time.monotonic() - since < CHECK_AFTER_IDLE_SECONDS:
                 return connection
             try:
@@ -117,32 +182,7 @@ class PostgresWriter:
                 _finish(connection)  # dead, or cancelled mid-check: not reused
                 if not isinstance(exc, psycopg.Error):
                     raise
-        return await self._connect()
-
-    async def _begin(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        """``BEGIN``; on any failure the connection is closed. The error says whether the server had
-        closed the connection (``connection_invalidated``: nothing was sent)."""
-        try:
-            await connection.execute("BEGIN")
-        except BaseException as exc:
-            lost = connection.broken  # asked before closing: a connection closed here looks broken too
-            _finish(connection)
-            if isinstance(exc, psycopg.Error):
-                raise as_sqlalchemy_error("BEGIN", exc, psycopg.Error, invalidated=lost) from exc
-            raise
-
-    async def _checked_out(self, *, begin: bool) -> psycopg.AsyncConnection[Any]:
-        connection = await self._take()
-        if begin:
-            try:
-                await self._begin(connection)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                # The server closed it while it sat idle (a restart): start again on a new one.
-                connection = await self._connect()
-                await self._begin(connection)
-        return connection
+        return await self.connect()
 
     def _give_back(self, connection: psycopg.AsyncConnection[Any]) -> None:
         idle = not connection.closed and connection.info.transaction_status == TransactionStatus.IDLE
@@ -152,7 +192,7 @@ class PostgresWriter:
             _finish(connection)
 
     @asynccontextmanager
-    async def _connection(self, *, begin: bool) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def _writes(self, *, in_transaction: bool) -> AsyncIterator[PostgresWrites]:
         try:
             if self._slots.locked():  # all in use: wait, bounded (wait_for runs the wait as a task)
                 await asyncio.wait_for(self._slots.acquire(), WAIT_SECONDS)
@@ -165,32 +205,38 @@ class PostgresWriter:
                 "if this load is expected"
             ) from None
         try:
-            connection = await self._checked_out(begin=begin)
+            writes = PostgresWrites(self, await self._take(), in_transaction=in_transaction)
             try:
-                yield connection
+                yield writes
+                if in_transaction:
+                    await writes.commit()
             except BaseException:
-                _finish(connection)  # rolls back what it began; its state is unknown, so it is not reused
+                if writes.sent:
+                    _finish(writes.connection)  # rolls back what it began; its state is unknown: not reused
+                else:
+                    self._give_back(writes.connection)  # nothing reached the server
                 raise
-            self._give_back(connection)
+            self._give_back(writes.connection)
         finally:
             self._slots.release()
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresWrites]:
-        async with self._connection(begin=True) as connection:
-            yield PostgresWrites(self, connection)
-            try:
-                await connection.execute("COMMIT")
-            except psycopg.Error as exc:
-                raise as_sqlalchemy_error("COMMIT", exc, psycopg.Error) from exc
+    def transaction(self) -> AbstractAsyncContextManager[PostgresWrites]:
+        return self._writes(in_transaction=True)
 
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[PostgresWrites]:
-        async with self._connection(begin=False) as connection:
-            yield PostgresWrites(self, connection)
+    def reading(self) -> AbstractAsyncContextManager[PostgresWrites]:
+        return self._writes(in_transaction=False)
 
     def close(self) -> None:
         _finish_idle(self._idle)
+
+
+def _closed_while_idle(connection: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the server may have ended the connection while it sat idle (a restart, an administrator):
+    it sent something. Nothing else comes to these connections unasked (they LISTEN to nothing), so
+    this costs no round trip, and a transaction's first flight, which may commit, is not sent on a
+    dead connection (at worst a live one is replaced)."""
+    readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
+    return bool(readable)
 
 
 def _finish(connection: psycopg.AsyncConnection[Any]) -> None:

@@ -8,7 +8,8 @@ and outcome) and its lookups (the hook, the credential) — on one of two execut
   turns at the same write gate as the pooled connections (``inline_sqlite``), so the writing
   connection never waits for SQLite's lock on one of ours. The reading connection is in
   autocommit: each SELECT sees what is committed (WAL: a reader never waits for a writer).
-- On PostgreSQL: straight on psycopg's async connections (``direct_postgres``).
+- On PostgreSQL: straight on psycopg's async connections (``direct_postgres``), statements whose
+  results are not read sent in one flight with the next.
 - On an in-memory SQLite (tests): an ``AsyncSession``.
 
 The direct executors run the same Core statements, compiled once (``db.compiled``).
@@ -47,8 +48,13 @@ class Writes(Rows, Protocol):
         """Executes one statement; the number of rows it changed."""
         ...
 
+    async def add(self, statement: Returning, params: Mapping[str, Any]) -> None:
+        """Executes one statement whose result the caller does not read. On PostgreSQL it goes to the
+        server with the transaction's next statement or its commit, and so does its error."""
+        ...
+
     async def executemany(self, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Executes one statement once per row (nothing for no rows)."""
+        """Executes one statement once per row (nothing for no rows), as ``add`` does."""
         ...
 
 
@@ -64,6 +70,9 @@ class SessionWrites:
     async def execute(self, statement: UpdateBase, params: Mapping[str, Any]) -> int:
         result = await self.session.execute(statement, dict(params))
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def add(self, statement: Returning, params: Mapping[str, Any]) -> None:
+        await self.session.execute(statement, dict(params))
 
     async def executemany(self, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
@@ -101,12 +110,15 @@ class SQLiteWrites:
         self._writer = writer
         self._connection = connection
 
-    async def execute(self, statement: UpdateBase, params: Mapping[str, Any]) -> int:
+    async def execute(self, statement: Returning, params: Mapping[str, Any]) -> int:
         compiled = self._writer.statements.compiled(statement, params)
         try:
             return self._connection.execute(compiled.sql, compiled.parameters(params)).rowcount
         except sqlite3.Error as exc:
             raise as_sqlalchemy_error(compiled.sql, exc, sqlite3.Error) from exc
+
+    async def add(self, statement: Returning, params: Mapping[str, Any]) -> None:
+        await self.execute(statement, params)
 
     async def rows(self, statement: Returning, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         compiled = self._writer.statements.compiled(statement, params)

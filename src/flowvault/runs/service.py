@@ -154,7 +154,7 @@ async def queue(
         "created_by_id": actor_id,
         "queued_at": utcnow(),
     }
-    await writes.execute(_INSERT_RUN, values)
+    await writes.add(_INSERT_RUN, values)
     return Run(**values)
 
 
@@ -242,7 +242,7 @@ async def _claim_from(
         workspace_limit = DEFAULT_CONCURRENCY if concurrency is None else concurrency
         # Claims of one workspace are serialised by a row lock, so the count inside the update is current.
         if locked is not None and workspace_id not in locked:
-            await writes.rows(_LOCK_WORKSPACE, {"workspace_id": workspace_id})
+            await writes.add(_LOCK_WORKSPACE, {"workspace_id": workspace_id})  # goes with the update
             locked.add(workspace_id)
         claimed = await writes.rows(
             _CLAIM_RUN, {"run_id": run_id, "of_workspace": workspace_id, "limit": workspace_limit, "now": utcnow()}
