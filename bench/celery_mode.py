@@ -49,6 +49,7 @@ from bench.webhook import (
     UPSTREAM_HOST,
     accept_summary,
     cold_start,
+    drain,
     flowvault_env,
     start_upstream,
     summarize_runs,
@@ -444,6 +445,11 @@ def _bench_mode(
         result["serve_cores_busy"] = used["serve"] / span if span == span and span > 0 else float("nan")
         result["latency_p90_s"] = percentile(
             [r["finished_at"] - r["queued_at"] for r in runs if r["status"] == "succeeded" and r["finished_at"]], 90
+        )
+        result["drain"] = drain(
+            setup.workspace, setup.hook_url, n=n, concurrency=concurrency, full_limit=workspace_concurrency,
+            read_runs=partial(runs_since, plain_url), meters=meters, executing="workers" if workers else "serve",
+            timeout=completion_timeout,
         )
     finally:
         # Workers first (a warm shutdown finishes the runs they hold), then serve, then the upstream.

@@ -59,11 +59,7 @@ def _shared_clients() -> None:
             client = clients[key] = GuardedClient(EgressPolicy(allowed_hosts=key[0], exempt_private=key[1]))
         return client
 
-    async def aclose(self: Any) -> None:
-        return None
-
     cls.http_client = http_client  # type: ignore[method-assign]
-    cls.aclose = aclose  # type: ignore[method-assign]
 
 
 def _sqlite_pool(size: int) -> Any:

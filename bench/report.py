@@ -77,6 +77,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
             ("", "server CPU per run (ms, all threads)", _num(fv["cpu_ms_per_run"], 1),
              f"bare {_num(base['cpu_ms_per_run'], 1)}", _num(fv["cpu_ms_per_run"] / base["cpu_ms_per_run"], 1), "—"),
         ]
+        if fv.get("drain"):
+            table.append(_drain_row(fv["drain"], "", "serve", "—"))
         if base.get("bracket"):
             table.append(("", "bare baseline before / after flowvault (runs/s)",
                           f"{_num(base['bracket'][0], 1)} / {_num(base['bracket'][1], 1)}", "", "", "noise check"))
@@ -148,6 +150,20 @@ def _machine_row(mode: dict[str, Any]) -> tuple[str, str, str, str, str, str]:
             f"{_num(busy.get('all'))} / {_num(busy.get('benchmark'))} / {_num(others)}", "", "", "noise check")
 
 
+def _drained(mode: dict[str, Any] | None) -> float | None:
+    drain = (mode or {}).get("drain")
+    return drain["drained_per_s"] if drain else None
+
+
+def _drain_row(
+    drain: dict[str, Any], reference: str, executing: str, target: str, ratio: float | None = None
+) -> tuple[str, str, str, str, str, str]:
+    """Execution capacity (``bench.webhook.drain``): queued runs drained per second, no load generator."""
+    return ("", f"queued runs drained/s ({drain['drained']} queued while the limit was {drain['fill_limit']}, "
+            f"then raised; {executing} cores busy {_num(drain['executing_cores_busy'])})",
+            _num(drain["drained_per_s"], 1), reference, _num(ratio) if ratio is not None else "", target)
+
+
 def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
     """Benchmark 1c (bench/celery_mode.py): ratios against the embedded (SQLite) row of the same run,
     or the embedded reference the celery section made itself when the webhook section did not run."""
@@ -182,13 +198,20 @@ def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
               if mode.get("sql_statements_per_run") else []),
         ]
 
+    ref_drained = _drained(embedded)
+    drained_label = f"embedded {_num(ref_drained, 1)}" if ref_drained is not None else "embedded: not measured"
     emb_pg = modes.get("embedded_pg")
     if emb_pg:
         table.append(("1c embedded on PostgreSQL", f"completed runs/s, N={emb_pg['n']}{_unfinished(emb_pg)}",
                       _num(emb_pg["completed_per_s"], 1), ref_label, _num(_ratio(emb_pg["completed_per_s"], ref)),
                       "(database effect, no target)"))
+        if emb_pg.get("drain"):
+            table.append(_drain_row(emb_pg["drain"], drained_label, "serve", "—",
+                                    _ratio(_drained(emb_pg), ref_drained)))
         table += detail(emb_pg)
     one, two = cel.get("one_worker") or modes.get("celery_1w"), modes.get("celery_2w")
+    ones = [mode for key in ("celery_1w", "celery_1w_again") if (mode := modes.get(key))]
+    one_drained = None
     if one:
         ratio = _ratio(one["completed_per_s"], ref)
         table.append(("1c Celery, 1 worker", f"completed runs/s, N={one['n']}, 1 worker x {k} process(es) x {r} runs, "
@@ -201,6 +224,13 @@ def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
             figure = "completed runs/s against embedded on the same PostgreSQL"
             table.append(("", figure, _num(one["completed_per_s"], 1), reference, _num(same_db),
                           f"≥ 0.8 (same database): {verdict}"))
+        one_drained = max((d for d in (_drained(m) for m in ones) if d is not None), default=None)
+        if one_drained is not None:
+            ratio = _ratio(one_drained, ref_drained)
+            best = max(ones, key=lambda m: _drained(m) or 0.0)
+            verdict = _verdict(None if math.isnan(ratio) else ratio >= 0.8)
+            table.append(_drain_row(best["drain"], drained_label, "worker", f"≥ 0.8 x embedded per core: {verdict}",
+                                    ratio))
         table += detail(one)
         table.append(("", "cores the worker kept busy (CPU s / completion span)", _num(one.get("worker_cores_busy")),
                       "", "", "1.0 = its core saturated"))
@@ -213,6 +243,11 @@ def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
                       f"runs, {pin}{_unfinished(two)}", _num(two["completed_per_s"], 1),
                       f"1 worker {_num(one['completed_per_s'], 1)}" if one else "", _num(ratio),
                       f"≥ 1.7 x 1 worker: {_verdict(None if math.isnan(ratio) else ratio >= 1.7)}"))
+        if two.get("drain") and one_drained is not None:
+            ratio = _ratio(_drained(two), one_drained)
+            table.append(_drain_row(two["drain"], f"1 worker {_num(one_drained, 1)}", "workers",
+                                    f"≥ 1.7 x 1 worker: {_verdict(None if math.isnan(ratio) else ratio >= 1.7)}",
+                                    ratio))
         table += detail(two)
         table.append(("", "cores the workers kept busy (CPU s / completion span)", _num(two.get("worker_cores_busy")),
                       "", "", "2.0 = both cores saturated"))

@@ -52,7 +52,8 @@ def run_webhook(args: argparse.Namespace) -> dict[str, Any]:
     _say(f"bare baseline: {n} POSTs at c={c}")
     before = bench_baseline(n=n, concurrency=c, warmup=warmup, log_dir=LOG_DIR)
     _say(f"flowvault serve (as is): {n} webhooks at c={c}, runs awaited up to {args.deadline:.0f} s")
-    flowvault = bench_flowvault(n=n, concurrency=c, warmup=warmup, log_dir=LOG_DIR, completion_timeout=args.deadline)
+    flowvault = bench_flowvault(n=n, concurrency=c, warmup=warmup, log_dir=LOG_DIR, completion_timeout=args.deadline,
+                                drain_n=args.celery_n)
     _say("bare baseline again (drift check)")
     after = bench_baseline(n=n, concurrency=c, warmup=warmup, log_dir=LOG_DIR)
     # The reference is the better of the two baseline runs: the ratio is then the conservative one.
@@ -76,7 +77,7 @@ def run_celery(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, A
     if "webhook" not in results:
         _say(f"embedded (SQLite) reference for the Celery ratios: {n} webhooks at c={c}")
         reference = bench_flowvault(n=n, concurrency=c, warmup=warmup, log_dir=LOG_DIR,
-                                    completion_timeout=args.deadline)
+                                    completion_timeout=args.deadline, drain_n=n)
     celery = bench_celery(n=n, concurrency=c, warmup=warmup, log_dir=LOG_DIR, completion_timeout=args.deadline,
                           worker_concurrency=args.worker_concurrency, runs_per_process=args.worker_runs,
                           pin=not args.no_pin,

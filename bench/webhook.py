@@ -17,8 +17,10 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +96,11 @@ def wait_for_runs(setup_ws: Any, upstream: Upstream, expected_calls: int, timeou
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and upstream.count() < expected_calls:
         time.sleep(0.2)
+    return wait_idle(setup_ws, deadline)
+
+
+def wait_idle(setup_ws: Any, deadline: float) -> bool:
+    """Until no run of the workspace is queued or running; False at ``deadline`` (monotonic) first."""
     while time.monotonic() < deadline:
         busy = [
             setup_ws.call("GET", "/runs", 200, params={"status": status, "limit": 1})["items"]
@@ -103,6 +110,42 @@ def wait_for_runs(setup_ws: Any, upstream: Upstream, expected_calls: int, timeou
             return True
         time.sleep(0.2)
     return False
+
+
+DRAIN_FILL_LIMIT = 1
+"""The workspace's concurrency limit while the drain's queue fills."""
+
+
+def drain(
+    setup_ws: Any, hook_url: str, *, n: int, concurrency: int, full_limit: int,
+    read_runs: Callable[[float], list[dict[str, Any]]], meters: dict[str, Callable[[], float]], executing: str,
+    timeout: float,
+) -> dict[str, Any]:
+    """Execution capacity, apart from accepting and from the load generator: ``n`` webhooks queue runs
+    while the workspace may run ``DRAIN_FILL_LIMIT`` at a time; then its limit is raised to
+    ``full_limit`` and the runs that start afterwards are timed, from the raise to the last one's end.
+    ``meters``: CPU seconds so far of each process group; ``executing`` names the one executing runs."""
+
+    def limit(runs: int) -> None:
+        setup_ws.call("PUT", "/settings/engine", 200, json={"concurrency": runs, "egress_allowlist": [UPSTREAM_HOST]})
+
+    limit(DRAIN_FILL_LIMIT)
+    load = run_hey(hook_url, n=n, concurrency=concurrency, body=BODY)  # each 202 came after its run's commit
+    before = {key: meter() for key, meter in meters.items()}
+    released = time.time()
+    limit(full_limit)
+    finished = wait_idle(setup_ws, time.monotonic() + timeout)
+    used = {key: meter() - before[key] for key, meter in meters.items()}
+    runs = read_runs(load.started_at)
+    drained = [r for r in runs if r["status"] == "succeeded" and r["finished_at"] and r["started_at"] >= released]
+    span = max((r["finished_at"] for r in drained), default=float("nan")) - released
+    return {
+        "n": n, "accepted": load.ok(202), "finished_in_time": finished, "fill_limit": DRAIN_FILL_LIMIT,
+        "full_limit": full_limit, "ran_while_filling": len(runs) - len(drained), "drained": len(drained),
+        "span_s": span, "drained_per_s": len(drained) / span if drained else 0.0,
+        "cpu_ms_per_run": {key: 1000 * seconds / len(drained) for key, seconds in used.items()} if drained else {},
+        "executing_cores_busy": used[executing] / span if drained else float("nan"),
+    }
 
 
 def cold_start(child: servers.Child, hook_url: str, timeout: float = 60.0) -> float:
@@ -156,11 +199,12 @@ def accept_summary(load: LoadResult, accepted: int) -> dict[str, Any]:
 
 def bench_flowvault(
     *, n: int, concurrency: int, warmup: int, log_dir: Path, env_extra: dict[str, str] | None = None,
-    workspace_concurrency: int = 8, profile: Any = None, completion_timeout: float = 600.0,
+    workspace_concurrency: int = 8, profile: Any = None, completion_timeout: float = 600.0, drain_n: int = 0,
 ) -> dict[str, Any]:
     """Returns the figures of one flowvault run (see the module docstring). ``profile(pid)`` is
     entered around the measured load when given (py-spy). Runs still unfinished
-    ``completion_timeout`` seconds after the load ended are reported as such (``unfinished``)."""
+    ``completion_timeout`` seconds after the load ended are reported as such (``unfinished``).
+    With ``drain_n``, the same server then drains ``drain_n`` queued runs (``drain``)."""
     data_dir = Path(tempfile.mkdtemp(prefix="flowvault-bench-"))
     upstream = start_upstream(log_dir)
     port = servers.free_port()
@@ -208,6 +252,12 @@ def bench_flowvault(
             result["peak_rss_bytes"] = server.peak_rss()
             result["cpu_ms_per_run"] = 1000 * cpu_used / n
             result["upstream_cpu_s"] = upstream.child.cpu()
+            if drain_n:
+                result["drain"] = drain(
+                    setup.workspace, setup.hook_url, n=drain_n, concurrency=concurrency,
+                    full_limit=workspace_concurrency, read_runs=partial(runs_since, data_dir / "flowvault.db"),
+                    meters={"serve": server.cpu}, executing="serve", timeout=completion_timeout,
+                )
         finally:
             server.stop()
         runs = runs_since(data_dir / "flowvault.db", load.started_at)  # the warm-up runs came before
