@@ -21,6 +21,7 @@ from flowvault.egress import EgressPolicy
 from flowvault.engine.host import BlockedRequest, CredentialUnavailable, CredentialUndecryptable
 from flowvault.engine.records import StepRecord
 from flowvault.errors import DecryptionError
+from flowvault.lru import LRU
 from flowvault.nodes.base import HostBinding
 from flowvault.nodes.registry import credential_type, node_type
 from flowvault.nodes.sdk import HttpClient, NodeType, ResolvedCredential
@@ -51,6 +52,16 @@ _SECRET_USED = (
     )
     .values(last_used_at=bindparam("now"))
 )
+_MARKED: LRU[str, datetime] = LRU(4096)
+"""The ``last_used_at`` this process last set, by secret. A secret this process set less than
+``LAST_USED_PRECISION`` ago is not sent an UPDATE at all (it would change nothing): one statement less
+for most runs of a busy credential. Other processes' writes are not seen here, so with several
+processes a value may lag by up to twice the precision."""
+
+
+def _set_lately(secret_id: str, stale_before: datetime, now: datetime) -> bool:
+    marked = _MARKED.get(secret_id)
+    return marked is not None and stale_before <= marked <= now
 
 
 def service_host(url: str) -> str | None:
@@ -180,9 +191,12 @@ class DbRunHost:
         await audit.add_entries(writes, entries)
         now = utcnow()
         stale_before = now - LAST_USED_PRECISION
+        due = [secret_id for secret_id in sorted(used) if not _set_lately(secret_id, stale_before, now)]
         await writes.executemany(
-            _SECRET_USED, [{"secret_id": s, "now": now, "stale_before": stale_before} for s in sorted(used)]
+            _SECRET_USED, [{"secret_id": s, "now": now, "stale_before": stale_before} for s in due]
         )
+        for secret_id in due:
+            _MARKED.put(secret_id, now)
 
     async def _flush(self) -> None:
         async with self._lock:
