@@ -13,6 +13,10 @@ docs/PERFORMANCE.md explains each figure.
     pinned to one core), at
     the same C. The reference of the ratios is the webhook section's embedded (SQLite) run; without
     that section, an embedded run at the celery N is made first.
+
+    drained runs/s: after its load, each flowvault server (and its workers) also drains a queue of the
+    celery N runs (filled while the workspace may run one at a time): execution capacity apart from
+    accepting and from hey (``bench.webhook.drain``).
 """
 
 from __future__ import annotations
