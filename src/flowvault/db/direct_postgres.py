@@ -38,6 +38,9 @@ WAIT_SECONDS = 30.0
 """How long a caller waits for a connection when all of them are in use (SQLAlchemy's pool_timeout)."""
 
 
+_BEGIN: tuple[str, tuple[Any, ...]] = ("BEGIN", ())
+
+
 class PostgresWrites:
     """Executes on one connection: in a transaction (``in_transaction``), or in autocommit for reads.
 
@@ -45,8 +48,8 @@ class PostgresWrites:
     to the server with the next statement whose result is read, or with the ``COMMIT``, in one
     flight (psycopg's pipeline mode): ``BEGIN`` goes with the first statement. A round trip costs
     the client and the server more CPU than the statement itself (measured in docs/PERFORMANCE.md);
-    the webhook's INSERT is one flight with its ``BEGIN`` and ``COMMIT``, a run's finishing
-    transaction two. An error of a statement that waited is raised where its flight went."""
+    a transaction of one statement is that statement alone (a webhook's INSERT), a run's finishing
+    transaction two flights. An error of a statement that waited is raised where its flight went."""
 
     dialect = "postgresql"
 
@@ -56,11 +59,11 @@ class PostgresWrites:
         self._writer = writer
         self.connection = connection
         self._in_transaction = in_transaction
-        self._waiting: list[tuple[str, tuple[Any, ...]]] = [("BEGIN", ())] if in_transaction else []
+        self._waiting: list[tuple[str, tuple[Any, ...]]] = [_BEGIN] if in_transaction else []
         self.sent = False
         """Whether anything went to the server on this connection (else it is as it was taken)."""
 
-    async def _send(self, sql: str, params: tuple[Any, ...]) -> psycopg.AsyncCursor[Any]:
+    async def _send(self, sql: str, params: tuple[Any, ...], *, commits: bool = False) -> psycopg.AsyncCursor[Any]:
         """Sends what waits and then this statement; this statement's cursor."""
         flight = [*self._waiting, (sql, params)]
         self._waiting = []
@@ -68,7 +71,7 @@ class PostgresWrites:
         # A transaction's first flight that does not commit may go again on a new connection when the
         # server closed this one while it sat idle (a restart): whatever of it reached the server was
         # rolled back with the connection.
-        again = self._in_transaction and not self.sent and sql != "COMMIT"
+        again = self._in_transaction and not self.sent and not commits
         self.sent = True
         try:
             return await self._fly(flight)
@@ -125,11 +128,19 @@ class PostgresWrites:
             await self._send(*self._waiting.pop())
 
     async def commit(self) -> None:
-        """``COMMIT``, with what waits; a transaction that wrote nothing sends nothing."""
-        if self._waiting == [("BEGIN", ())]:
-            self._waiting = []
-            return
-        await self._send("COMMIT", ())
+        """``COMMIT``, with what waits; a transaction that wrote nothing sends nothing, and one of a
+        single statement sends that statement alone (in autocommit it is a transaction of its own: a
+        webhook's INSERT)."""
+        if self._waiting and self._waiting[0] == _BEGIN:
+            if len(self._waiting) == 1:
+                self._waiting = []
+                return
+            if len(self._waiting) == 2:
+                only = self._waiting.pop()
+                self._waiting = []
+                await self._send(*only, commits=True)
+                return
+        await self._send("COMMIT", (), commits=True)
 
 
 class PostgresWriter:
