@@ -6,6 +6,8 @@ with the pooled connections' writers."""
 from __future__ import annotations
 
 import asyncio
+import os
+import resource
 import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -546,3 +548,33 @@ def test_a_transaction_that_commits_in_one_flight_is_not_sent_on_a_connection_th
         return stored, idle in [connection for connection, _ in writer._idle]
 
     assert run(scenario, settings) == (1, False)
+
+
+@POSTGRESQL
+def test_an_idle_connection_is_checked_whatever_its_descriptor_number(backend: str, settings: Settings) -> None:
+    """A busy process holds more than 1,024 descriptors (select() refuses those): the idle check works
+    on connections beyond them."""
+    needed = 1100
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed + 100:
+        pytest.skip(f"this machine allows {hard} open files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, needed + 100), hard))
+    spare = []
+    try:
+        while not spare or spare[-1] < needed:
+            spare.append(os.open(os.devnull, os.O_RDONLY))
+
+        async def scenario(state: AppState) -> tuple[int, int]:
+            run_id = await a_run(state)
+            for _ in range(2):  # the second transaction takes the first one's idle connection
+                async with state.writes() as writes:
+                    await writes.execute(RUN_STATUS, {"run_id": run_id})
+            (connection, _), = postgres_writer(state)._idle
+            return connection.pgconn.socket, len(postgres_writer(state)._idle)
+
+        descriptor, idle = run(scenario, settings)
+        assert descriptor > 1024 and idle == 1
+    finally:
+        for fd in spare:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

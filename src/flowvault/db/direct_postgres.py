@@ -245,9 +245,11 @@ def _closed_while_idle(connection: psycopg.AsyncConnection[Any]) -> bool:
     """Whether the server may have ended the connection while it sat idle (a restart, an administrator):
     it sent something. Nothing else comes to these connections unasked (they LISTEN to nothing), so
     this costs no round trip, and a transaction's first flight, which may commit, is not sent on a
-    dead connection (at worst a live one is replaced)."""
-    readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
-    return bool(readable)
+    dead connection (at worst a live one is replaced). ``poll``, not ``select``: a busy process's
+    descriptors go beyond select's 1,024."""
+    poller = select.poll()
+    poller.register(connection.pgconn.socket, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _finish(connection: psycopg.AsyncConnection[Any]) -> None:
