@@ -6,6 +6,7 @@ with the pooled connections' writers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import sqlite3
@@ -22,7 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from flowvault.bootstrap import open_state
 from flowvault.config import Settings
 from flowvault.db.base import table_of
-from flowvault.db.compiled import Compiled
+from flowvault.db.compiled import Compiled, RowsUnchanged
 from flowvault.db.direct_postgres import PostgresWriter, PostgresWrites
 from flowvault.db.writes import SQLiteWriter, session_transactions
 from flowvault.deps import AppState
@@ -578,3 +579,37 @@ def test_an_idle_connection_is_checked_whatever_its_descriptor_number(backend: s
         for fd in spare:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_required_update_that_changes_no_row_fails_its_transaction_and_nothing_is_written(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``require``: the finish of a run another attempt took over. On PostgreSQL the check goes in the
+    transaction's one flight (with the steps and the COMMIT), and the server stops the flight there."""
+    flights: list[list[str]] = []
+    fly = PostgresWrites._fly
+
+    async def counted(self: PostgresWrites, flight: list[tuple[str, tuple[Any, ...]]]) -> Any:
+        flights.append([sql.split()[0] for sql, _ in flight])
+        return await fly(self, flight)
+
+    monkeypatch.setattr(PostgresWrites, "_fly", counted)
+    of_run = update(RUNS).where(RUNS.c.id == bindparam("run_id")).values(error=bindparam("error"))
+
+    async def scenario(state: AppState) -> tuple[list[tuple[str | None, int]], list[list[str]]]:
+        run_id = await a_run(state)
+        flights.clear()
+        for target, error in ((run_id, "first"), ("no-such-run", "second")):
+            with contextlib.suppress(RowsUnchanged):
+                async with state.writes() as writes:
+                    await writes.executemany(INSERT_STEP, [step(run_id, 1 if error == "first" else 2)])
+                    await writes.require(of_run, {"run_id": target, "error": error})
+        async with state.sessions() as session:
+            run_row = await session.get(Run, run_id)
+            steps = len((await session.scalars(select(RunStep).where(RunStep.run_id == run_id))).all())
+            return [(run_row.error if run_row else None, steps)], list(flights)
+
+    written, sent = run(scenario, settings)
+    assert written == [("first", 1)]
+    if not settings.is_sqlite:
+        assert sent == [["BEGIN", "INSERT", "WITH", "COMMIT"]] * 2

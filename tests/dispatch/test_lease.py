@@ -111,17 +111,16 @@ def test_an_attempt_whose_run_was_taken_over_cannot_finish_it(settings: Settings
         try:
             sessions = make_sessionmaker(engine)
             transactions, _reads = direct_access(engine, sessions, sessions, pool_size=2)
-            async with transactions() as writes:
 
-                async def stale_step(w: Writes) -> None:
-                    await w.executemany(insert(table_of(RunStep)), [
-                        {"run_id": run_id, "seq": 2, "node_id": "x", "node_name": "Late", "node_type": "formatter",
-                         "status": "succeeded", "credentials": [], "logs": [], "started_at": utcnow(),
-                         "finished_at": utcnow(), "duration_ms": 1}
-                    ])
+            async def stale_step(w: Writes) -> None:
+                await w.executemany(insert(table_of(RunStep)), [
+                    {"run_id": run_id, "seq": 2, "node_id": "x", "node_name": "Late", "node_type": "formatter",
+                     "status": "succeeded", "credentials": [], "logs": [], "started_at": utcnow(),
+                     "finished_at": utcnow(), "duration_ms": 1}
+                ])
 
-                done = await finish_run(writes, run_id=run_id, attempt=attempt,
-                                        outcome=RunOutcome("succeeded", None, ["t", "x"]), pending=stale_step)
+            done = await finish_run(transactions, run_id=run_id, attempt=attempt,
+                                    outcome=RunOutcome("succeeded", None, ["t", "x"]), pending=stale_step)
             async with make_sessionmaker(engine)() as session:
                 run = await session.get(Run, run_id)
                 steps = len((await session.scalars(select(RunStep).where(RunStep.run_id == run_id))).all())

@@ -119,6 +119,10 @@ class Statements:
             yield found, {f"{key}__{i}": row[key] for i, row in enumerate(chunk) for key in keys}
 
 
+class RowsUnchanged(Exception):
+    """A statement that had to change a row (``Writes.require``) changed none: its transaction wrote nothing."""
+
+
 def as_sqlalchemy_error(
     sql: str, exc: Exception, dbapi_error: type[Exception], *, invalidated: bool = False
 ) -> Exception:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import select
 import time
 import weakref
@@ -25,12 +26,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import psycopg
+import psycopg.errors
 from psycopg.pq import TransactionStatus
+from sqlalchemy import Select, func, literal_column
+from sqlalchemy import select as sql_select
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.dml import Insert, UpdateBase
+from sqlalchemy.sql.dml import Insert, Update, UpdateBase
 
-from flowvault.db.compiled import Compiled, Returning, Statements, as_sqlalchemy_error
+from flowvault.db.compiled import Compiled, Returning, RowsUnchanged, Statements, as_sqlalchemy_error
 
 CHECK_AFTER_IDLE_SECONDS = 5.0
 """A connection idle longer than this is checked (``SELECT 1``) before it is used again."""
@@ -49,7 +53,7 @@ class PostgresWrites:
     flight (psycopg's pipeline mode): ``BEGIN`` goes with the first statement. A round trip costs
     the client and the server more CPU than the statement itself (measured in docs/PERFORMANCE.md);
     a transaction of one statement is that statement alone (a webhook's INSERT), a run's finishing
-    transaction two flights. An error of a statement that waited is raised where its flight went."""
+    transaction one flight (``require``). An error of a statement that waited is raised where its flight went."""
 
     dialect = "postgresql"
 
@@ -62,6 +66,8 @@ class PostgresWrites:
         self._waiting: list[tuple[str, tuple[Any, ...]]] = [_BEGIN] if in_transaction else []
         self.sent = False
         """Whether anything went to the server on this connection (else it is as it was taken)."""
+        self._requiring = False
+        """Whether a ``require`` check waits to go with the next flight."""
 
     async def _send(self, sql: str, params: tuple[Any, ...], *, commits: bool = False) -> psycopg.AsyncCursor[Any]:
         """Sends what waits and then this statement; this statement's cursor."""
@@ -72,9 +78,14 @@ class PostgresWrites:
         # server closed this one while it sat idle (a restart): whatever of it reached the server was
         # rolled back with the connection.
         again = self._in_transaction and not self.sent and not commits
+        requiring, self._requiring = self._requiring, False
         self.sent = True
         try:
             return await self._fly(flight)
+        except psycopg.errors.DivisionByZero:
+            if requiring:  # a required UPDATE changed no row (see ``require``)
+                raise RowsUnchanged() from None
+            raise
         except psycopg.Error as exc:
             lost = self.connection.broken  # asked before closing: a connection closed here looks broken too
             if not (again and lost):
@@ -114,6 +125,17 @@ class PostgresWrites:
         compiled = self._writer.statements.compiled(statement, params)
         cursor = await self._send(compiled.sql, compiled.parameters(params))
         return compiled.rows(await cursor.fetchall(), cursor.description)
+
+    async def require(self, statement: Update, params: Mapping[str, Any]) -> None:
+        """The UPDATE waits as ``add``'s statements do, as ``WITH changed AS (UPDATE ... RETURNING 1)
+        SELECT 1 / count(*) FROM changed``: no row changed is a division by zero, which fails the
+        flight on the server, so the statements after it (the ``COMMIT`` too) are not executed."""
+        if not self._in_transaction:
+            if not await self.execute(statement, params):
+                raise RowsUnchanged()
+            return
+        self._wait(self._writer.statements.compiled(_required(statement), params), params)
+        self._requiring = True
 
     async def executemany(self, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
         """An INSERT's rows in multi-row statements; anything else one statement per row (psycopg's
@@ -239,6 +261,12 @@ class PostgresWriter:
 
     def close(self) -> None:
         _finish_idle(self._idle)
+
+
+@functools.cache
+def _required(statement: Update) -> Select[Any]:
+    changed = statement.returning(literal_column("1")).cte("changed")
+    return sql_select(literal_column("1") / func.count()).select_from(changed)
 
 
 def _closed_while_idle(connection: psycopg.AsyncConnection[Any]) -> bool:

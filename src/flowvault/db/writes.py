@@ -27,10 +27,10 @@ from typing import Any, Protocol
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Update, UpdateBase
 
 from flowvault.db import inline_sqlite
-from flowvault.db.compiled import Returning, Statements, as_sqlalchemy_error
+from flowvault.db.compiled import Returning, RowsUnchanged, Statements, as_sqlalchemy_error
 from flowvault.db.direct_postgres import PostgresWriter
 
 
@@ -57,6 +57,12 @@ class Writes(Rows, Protocol):
         """Executes one statement once per row (nothing for no rows), as ``add`` does."""
         ...
 
+    async def require(self, statement: Update, params: Mapping[str, Any]) -> None:
+        """Executes an UPDATE that must change a row. When it changes none, the transaction fails with
+        ``RowsUnchanged`` and writes nothing; on PostgreSQL that is known, and raised, where the
+        statement's flight went (as for ``add``)."""
+        ...
+
 
 WriteTransactions = Callable[[], AbstractAsyncContextManager[Writes]]
 ReadRows = Callable[[], AbstractAsyncContextManager[Rows]]
@@ -73,6 +79,10 @@ class SessionWrites:
 
     async def add(self, statement: Returning, params: Mapping[str, Any]) -> None:
         await self.session.execute(statement, dict(params))
+
+    async def require(self, statement: Update, params: Mapping[str, Any]) -> None:
+        if not await self.execute(statement, params):
+            raise RowsUnchanged()
 
     async def executemany(self, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
@@ -119,6 +129,10 @@ class SQLiteWrites:
 
     async def add(self, statement: Returning, params: Mapping[str, Any]) -> None:
         await self.execute(statement, params)
+
+    async def require(self, statement: Update, params: Mapping[str, Any]) -> None:
+        if not await self.execute(statement, params):
+            raise RowsUnchanged()
 
     async def rows(self, statement: Returning, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         compiled = self._writer.statements.compiled(statement, params)

@@ -70,9 +70,8 @@ async def execute_run(state: AppState, claim: Claim) -> RunOutcome:
                 outcome = RunOutcome("failed", f"The engine failed: {type(exc).__name__}. See the server log.")
             finally:
                 await host.settle()
-    async with state.writes() as writes:
-        if not await finish_run(
-            writes, run_id=run.id, attempt=run.attempts, outcome=outcome, pending=host.write_pending
-        ):
-            log.warning("run %s: attempt %d ended after another attempt took the run over", run.id, run.attempts)
+    if not await finish_run(
+        state.writes, run_id=run.id, attempt=run.attempts, outcome=outcome, pending=host.write_pending
+    ):
+        log.warning("run %s: attempt %d ended after another attempt took the run over", run.id, run.attempts)
     return outcome

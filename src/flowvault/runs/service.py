@@ -8,12 +8,13 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.db.base import new_id, table_of, utcnow
-from flowvault.db.writes import SessionWrites, Writes
+from flowvault.db.compiled import RowsUnchanged
+from flowvault.db.writes import SessionWrites, Writes, WriteTransactions
 from flowvault.engine.records import RunOutcome, StepRecord
 from flowvault.errors import NotFound, ValidationFailed
 from flowvault.runs.models import BlockedEgress, Run, RunStep
@@ -104,13 +105,21 @@ _CLAIM_RUN = (
 )
 _RUN_STATUS = select(_runs.c.status).where(_runs.c.id == bindparam("run_id"))
 _ATTEMPT = (_runs.c.id == bindparam("run_id"), _runs.c.attempts == bindparam("attempt"))
+_STILL_RUNNING = _runs.c.status == "running"
+# The outcome of a running run; a run canceled meanwhile keeps its status, reason and time, and gets
+# how far it went. One statement either way, which changes no row when another attempt holds the run.
 _FINISH_RUN = (
     update(_runs)
-    .where(*_ATTEMPT, _runs.c.status == "running")
-    .values(status=bindparam("outcome"), error=bindparam("error"), path=bindparam("path"), finished_at=bindparam("now"))
+    .where(*_ATTEMPT, or_(_STILL_RUNNING, _runs.c.status == "canceled"))  # not in_(): no expanding parameter
+    .values(
+        status=case((_STILL_RUNNING, bindparam("outcome", type_=_runs.c.status.type)), else_=_runs.c.status),
+        error=case((_STILL_RUNNING, bindparam("error", type_=_runs.c.error.type)), else_=_runs.c.error),
+        finished_at=case(
+            (_STILL_RUNNING, bindparam("now", type_=_runs.c.finished_at.type)), else_=_runs.c.finished_at
+        ),
+        path=bindparam("path"),
+    )
 )
-_CANCELED_RUN_PATH = update(_runs).where(*_ATTEMPT, _runs.c.status == "canceled").values(path=bindparam("path"))
-
 
 async def queue_run(
     session: AsyncSession, *, workflow: Workflow, trigger: str, run_input: dict[str, Any], actor_id: str | None
@@ -269,28 +278,35 @@ async def claim_next(writes: Writes) -> Run | None:
 
 
 async def finish_run(
-    writes: Writes,
+    transactions: WriteTransactions,
     *,
     run_id: str,
     attempt: int,
     outcome: RunOutcome,
     pending: Callable[[Writes], Awaitable[None]] | None = None,
 ) -> bool:
-    """Records the outcome of ``attempt`` with the rows the run still had to write, in the caller's
-    transaction. False (and nothing written) when another attempt holds the run now: a stalled worker
-    whose lease was taken over must not overwrite the run it lost."""
-    target = {"run_id": run_id, "attempt": attempt}
-    finished = await writes.execute(
-        _FINISH_RUN,
-        {**target, "outcome": outcome.status, "error": outcome.error, "path": outcome.path, "now": utcnow()},
-    )
-    # A run canceled meanwhile keeps its status, reason and time; record how far it got.
-    if finished != 1 and await writes.execute(_CANCELED_RUN_PATH, {**target, "path": outcome.path}) != 1:
+    """Records the outcome of ``attempt`` with the rows the run still had to write, in one transaction
+    (on PostgreSQL one flight: the outcome's check goes with them). False, and nothing written, when
+    another attempt holds the run now: a stalled worker whose lease was taken over must not overwrite
+    the run it lost."""
+    try:
+        async with transactions() as writes:
+            await writes.require(
+                _FINISH_RUN,
+                {
+                    "run_id": run_id,
+                    "attempt": attempt,
+                    "outcome": outcome.status,
+                    "error": outcome.error,
+                    "path": outcome.path,
+                    "now": utcnow(),
+                },
+            )
+            if pending is not None:
+                await pending(writes)
+    except RowsUnchanged:
         return False
-    if pending is not None:
-        await pending(writes)
     return True
-
 
 def step_values(run_id: str, step: StepRecord) -> dict[str, Any]:
     """The ``run_steps`` row of a step, for a bulk insert."""
