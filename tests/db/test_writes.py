@@ -475,14 +475,8 @@ def test_postgresql_connections_the_server_closed_are_replaced(
     assert run(scenario, settings) == ["written", "running", "running"]
 
 
-@POSTGRESQL
-def test_postgresql_sends_statements_whose_results_are_not_read_with_the_next_one(
-    backend: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Round trips: a webhook's INSERT goes alone (a transaction of one statement is one in autocommit),
-    a run's finish in two flights (BEGIN with the outcome's UPDATE, whose row count is read; the steps
-    with the COMMIT), an empty transaction in none. What waited ran first and in order: the read after
-    it sees it."""
+def sent_flights(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """What each PostgreSQL flight held (each statement's first word), as it is sent from now on."""
     flights: list[list[str]] = []
     fly = PostgresWrites._fly
 
@@ -491,6 +485,17 @@ def test_postgresql_sends_statements_whose_results_are_not_read_with_the_next_on
         return await fly(self, flight)
 
     monkeypatch.setattr(PostgresWrites, "_fly", counted)
+    return flights
+
+
+@POSTGRESQL
+def test_postgresql_sends_statements_whose_results_are_not_read_with_the_next_one(
+    backend: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Round trips: a webhook's INSERT goes alone (a transaction of one statement is one in autocommit),
+    an UPDATE whose row count is read goes with BEGIN and the steps after it with the COMMIT, an empty
+    transaction sends nothing. What waited ran first and in order: the read after it sees it."""
+    flights = sent_flights(monkeypatch)
     count_steps = select(func.count()).select_from(STEPS).where(STEPS.c.run_id == bindparam("run_id"))
 
     async def scenario(state: AppState) -> tuple[list[list[str]], int]:
@@ -586,14 +591,7 @@ def test_a_required_update_that_changes_no_row_fails_its_transaction_and_nothing
 ) -> None:
     """``require``: the finish of a run another attempt took over. On PostgreSQL the check goes in the
     transaction's one flight (with the steps and the COMMIT), and the server stops the flight there."""
-    flights: list[list[str]] = []
-    fly = PostgresWrites._fly
-
-    async def counted(self: PostgresWrites, flight: list[tuple[str, tuple[Any, ...]]]) -> Any:
-        flights.append([sql.split()[0] for sql, _ in flight])
-        return await fly(self, flight)
-
-    monkeypatch.setattr(PostgresWrites, "_fly", counted)
+    flights = sent_flights(monkeypatch)
     of_run = update(RUNS).where(RUNS.c.id == bindparam("run_id")).values(error=bindparam("error"))
 
     async def scenario(state: AppState) -> tuple[list[tuple[str | None, int]], list[list[str]]]:
