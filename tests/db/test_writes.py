@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import psycopg
 import pytest
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, func, insert, literal_column, select, text, update
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from flowvault.bootstrap import open_state
@@ -611,3 +611,19 @@ def test_a_required_update_that_changes_no_row_fails_its_transaction_and_nothing
     assert written == [("first", 1)]
     if not settings.is_sqlite:
         assert sent == [["BEGIN", "INSERT", "WITH", "COMMIT"]] * 2
+
+
+@POSTGRESQL
+def test_a_division_by_zero_of_the_callers_own_is_sqlalchemys_error_not_rows_unchanged(
+    backend: str, settings: Settings
+) -> None:
+    """Only a ``require`` check's division by zero means "no row changed"; any other is the database
+    error it is, in SQLAlchemy's family like every other failure."""
+    divide = select(literal_column("1") / literal_column("0"))
+
+    async def scenario(state: AppState) -> None:
+        async with state.writes() as writes:
+            await writes.rows(divide, {})
+
+    with pytest.raises(DataError, match="division by zero"):
+        run(scenario, settings)

@@ -34,7 +34,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Insert, Update, UpdateBase
 
-from flowvault.db.compiled import Compiled, Returning, RowsUnchanged, Statements, as_sqlalchemy_error
+from flowvault.db.compiled import (
+    COMPILED_STATEMENTS,
+    Compiled,
+    Returning,
+    RowsUnchanged,
+    Statements,
+    as_sqlalchemy_error,
+)
 
 CHECK_AFTER_IDLE_SECONDS = 5.0
 """A connection idle longer than this is checked (``SELECT 1``) before it is used again."""
@@ -82,20 +89,16 @@ class PostgresWrites:
         self.sent = True
         try:
             return await self._fly(flight)
-        except psycopg.errors.DivisionByZero:
-            if requiring:  # a required UPDATE changed no row (see ``require``)
-                raise RowsUnchanged() from None
-            raise
         except psycopg.Error as exc:
             lost = self.connection.broken  # asked before closing: a connection closed here looks broken too
             if not (again and lost):
-                raise as_sqlalchemy_error(shown, exc, psycopg.Error, invalidated=lost) from exc
+                raise _failure(exc, shown, requiring=requiring, lost=lost) from exc
         _finish(self.connection)
         self.connection = await self._writer.connect()
         try:
             return await self._fly(flight)
         except psycopg.Error as exc:
-            raise as_sqlalchemy_error(shown, exc, psycopg.Error, invalidated=self.connection.broken) from exc
+            raise _failure(exc, shown, requiring=requiring, lost=self.connection.broken) from exc
 
     async def _fly(self, flight: list[tuple[str, tuple[Any, ...]]]) -> psycopg.AsyncCursor[Any]:
         connection = self.connection
@@ -263,7 +266,15 @@ class PostgresWriter:
         _finish_idle(self._idle)
 
 
-@functools.cache
+def _failure(exc: psycopg.Error, shown: str, *, requiring: bool, lost: bool) -> Exception:
+    """What a failed flight raises: ``RowsUnchanged`` when it held a ``require`` check that found no row
+    (its division by zero), else SQLAlchemy's error for the failure."""
+    if requiring and isinstance(exc, psycopg.errors.DivisionByZero):
+        return RowsUnchanged()
+    return as_sqlalchemy_error(shown, exc, psycopg.Error, invalidated=lost)
+
+
+@functools.lru_cache(maxsize=COMPILED_STATEMENTS)  # statements are constants; a bound all the same
 def _required(statement: Update) -> Select[Any]:
     changed = statement.returning(literal_column("1")).cte("changed")
     return sql_select(literal_column("1") / func.count()).select_from(changed)
