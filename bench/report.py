@@ -224,10 +224,10 @@ def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
             figure = "completed runs/s against embedded on the same PostgreSQL"
             table.append(("", figure, _num(one["completed_per_s"], 1), reference, _num(same_db),
                           f"≥ 0.8 (same database): {verdict}"))
-        one_drained = max((d for d in (_drained(m) for m in ones) if d is not None), default=None)
-        if one_drained is not None:
+        best = max((m for m in ones if m.get("drain")), key=lambda m: m["drain"]["drained_per_s"], default=None)
+        one_drained = _drained(best)
+        if best is not None:
             ratio = _ratio(one_drained, ref_drained)
-            best = max(ones, key=lambda m: _drained(m) or 0.0)
             verdict = _verdict(None if math.isnan(ratio) else ratio >= 0.8)
             table.append(_drain_row(best["drain"], drained_label, "worker", f"≥ 0.8 x embedded per core: {verdict}",
                                     ratio))

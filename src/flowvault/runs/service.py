@@ -121,6 +121,7 @@ _FINISH_RUN = (
     )
 )
 
+
 async def queue_run(
     session: AsyncSession, *, workflow: Workflow, trigger: str, run_input: dict[str, Any], actor_id: str | None
 ) -> Run:
@@ -307,6 +308,7 @@ async def finish_run(
     except RowsUnchanged:
         return False
     return True
+
 
 def step_values(run_id: str, step: StepRecord) -> dict[str, Any]:
     """The ``run_steps`` row of a step, for a bulk insert."""
