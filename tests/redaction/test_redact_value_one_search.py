@@ -68,3 +68,35 @@ def test_a_pattern_across_two_joined_strings_masks_neither() -> None:
 def test_an_empty_redactor_copies_without_searching() -> None:
     assert Redactor.empty().redact_value({"k": [CANARY, b"x"]}) == {"k": [CANARY, b"x"]}
     assert REDACTION_FAILED not in repr(Redactor.empty().redact_value([CANARY]))
+
+
+@redaction_settings
+@given(data=st.data(), secret=secret_values)
+def test_values_searched_together_give_what_each_gives_alone(data: st.DataObject, secret: str) -> None:
+    redactor = Redactor([("api", secret)])
+    values = data.draw(st.lists(_values(_strings_with(secret)), max_size=4))
+    assert redactor.redact_values(*values) == tuple(redactor._walk(value) for value in values)
+
+
+def test_a_secret_in_one_of_the_values_masks_it_there_and_keeps_the_others() -> None:
+    redactor = Redactor([("api", CANARY)])
+    step_input, output, error, logs = redactor.redact_values(
+        {"url": "https://api.example.com"}, {"echo": f"token={CANARY}"}, None, ["sent"]
+    )
+    assert step_input == {"url": "https://api.example.com"} and error is None and logs == ["sent"]
+    assert CANARY not in repr(output) and output["echo"].startswith("token=")
+
+
+def test_a_value_that_cannot_be_copied_fails_alone() -> None:
+    class Unreadable(dict[str, str]):
+        def items(self) -> Any:
+            raise RuntimeError("no")
+
+    redactor = Redactor([("api", CANARY)])
+    assert redactor.redact_values(Unreadable(), [CANARY]) == (REDACTION_FAILED, [redactor.redact(CANARY)])
+
+
+def test_the_empty_redactor_is_shared_and_masks_nothing() -> None:
+    assert Redactor.empty() is Redactor.empty()
+    assert not Redactor.empty()
+    assert Redactor.empty().redact_values(CANARY, [CANARY]) == (CANARY, [CANARY])

@@ -291,18 +291,20 @@ class Executor:
             log.warning(
                 "node %s raised: %s", node.id, secrets.redactor.redact("".join(traceback.format_exception(exc)))
             )
-        redactor = secrets.redactor
+        shown_input, shown_output, shown_error, shown_logs = secrets.redactor.redact_values(
+            rendered, result.output if result else None, error, logs
+        )
         step = StepRecord(
             seq=seq,
             node_id=node.id,
             node_name=node.name,
             node_type=node.type,
             status="succeeded" if result is not None else "canceled" if canceled else "failed",
-            input=redactor.redact_value(rendered),
-            output=redactor.redact_value(result.output if result else None),
-            error=redactor.redact(error) if error is not None else None,
+            input=shown_input,
+            output=shown_output,
+            error=shown_error,
             credentials=credentials,
-            logs=[redactor.redact(line) for line in logs],
+            logs=shown_logs if isinstance(shown_logs, list) else [shown_logs],  # a failed redaction: its marker
             started_at=started,
             finished_at=host.now(),
         )

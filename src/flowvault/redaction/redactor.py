@@ -62,8 +62,8 @@ class Redactor:
 
     @classmethod
     def empty(cls) -> Redactor:
-        """A redactor with nothing to mask."""
-        return cls()
+        """A redactor with nothing to mask (one shared instance: a redactor is immutable)."""
+        return _EMPTY
 
     @classmethod
     def combine(cls, redactors: Iterable[Redactor]) -> Redactor:
@@ -115,13 +115,28 @@ class Redactor:
         try:
             texts: list[str] = []
             copy = _copy(obj, texts)
-            try:
-                clean = not self._matcher or not self._matcher.spans("\x00".join(texts))
-            except Exception:  # each string then fails (and is masked) on its own
-                clean = False
-            return copy if clean else self._walk(obj)
+            return copy if self._clean(texts) else self._walk(obj)
         except Exception:
             return REDACTION_FAILED
+
+    def redact_values(self, *objs: Any) -> tuple[Any, ...]:
+        """``redact_value`` of each of ``objs``, with one search for all of them when none holds a
+        secret (a step's input, output, error and logs); otherwise each is redacted on its own."""
+        copies: tuple[Any, ...] = ()
+        try:
+            texts: list[str] = []
+            copies = tuple(_copy(obj, texts) for obj in objs)
+            clean = self._clean(texts)
+        except Exception:  # each then fails (and is masked) on its own
+            clean = False
+        return copies if clean else tuple(map(self.redact_value, objs))
+
+    def _clean(self, texts: list[str]) -> bool:
+        """Whether no pattern occurs in any of ``texts`` (False when the search fails)."""
+        try:
+            return not self._matcher or not self._matcher.spans("\x00".join(texts))
+        except Exception:
+            return False
 
     def _walk(self, obj: Any) -> Any:
         if isinstance(obj, str):
@@ -146,6 +161,16 @@ class Redactor:
 def _copy(obj: Any, texts: list[str]) -> Any:
     """What ``Redactor._walk`` makes of ``obj`` when nothing is to be masked; its strings (bytes as
     ``redact_bytes`` reads them) are appended to ``texts``."""
+    kind = type(obj)  # JSON's own types first, by identity: an isinstance check against an ABC costs more
+    if kind is str:
+        texts.append(obj)
+        return obj
+    if kind is dict:
+        return {_copy(key, texts): _copy(value, texts) for key, value in obj.items()}
+    if kind is list:
+        return [_copy(item, texts) for item in obj]
+    if kind in _ATOMS:
+        return obj
     if isinstance(obj, str):
         texts.append(obj)
         return obj
@@ -165,6 +190,7 @@ def _copy(obj: Any, texts: list[str]) -> Any:
 
 
 _BUILT: BuildCache[Redactor] = BuildCache()
+_ATOMS = frozenset({int, float, bool, type(None)})
 
 
 class _Markers(Sequence[str]):
@@ -198,3 +224,6 @@ class _Markers(Sequence[str]):
 
     def __len__(self) -> int:
         return len(self._names)
+
+
+_EMPTY = Redactor()
