@@ -37,6 +37,7 @@ INSERT_STEP = insert(STEPS)
 INSERT_RUN = insert(RUNS)
 RUN_STATUS = update(RUNS).where(RUNS.c.id == bindparam("run_id")).values(status="running")
 WHEN = datetime(2026, 11, 27, 23, 5, 6, 789012, tzinfo=UTC)
+POSTGRESQL = pytest.mark.parametrize("backend", ["postgresql"])
 
 
 def run(work: Callable[[AppState], Awaitable[T]], settings: Settings) -> T:
@@ -145,6 +146,74 @@ def test_a_block_that_raises_writes_nothing_and_the_next_transaction_goes_ahead(
         return after_failure, after_retry
 
     assert run(scenario, settings) == (0, 1)
+
+
+RUN_ERROR = update(RUNS).where(RUNS.c.id == bindparam("run_id")).values(error=bindparam("error")).returning(RUNS.c.error)
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "session"])
+def test_commit_with_returns_each_statements_rows_commits_and_what_follows_is_a_new_transaction(
+    settings: Settings, direct: bool
+) -> None:
+    """What went before and ``commit_with``'s statements are committed when it returns (another
+    connection sees them inside the block); a statement after it is a transaction of its own, which
+    the block's failure rolls back alone."""
+
+    async def scenario(state: AppState) -> tuple[list[list[dict[str, Any]]], tuple[int, str | None], tuple[int, str]]:
+        run_id = await a_run(state)
+        transactions = state.writes if direct else session_transactions(state.sessions)
+
+        async def seen() -> tuple[int, str]:
+            async with state.sessions() as session:
+                steps = len((await session.scalars(select(RunStep).where(RunStep.run_id == run_id))).all())
+                return steps, str(await session.scalar(select(Run.error).where(Run.id == run_id)))
+
+        with pytest.raises(RuntimeError, match="after the commit"):
+            async with transactions() as writes:
+                await writes.add(INSERT_STEP, step(run_id, 1))
+                found = await writes.commit_with(
+                    [(RUN_ERROR, {"run_id": run_id, "error": "first"}), (RUN_ERROR, {"run_id": "none", "error": "x"})]
+                )
+                inside = await seen()
+                await writes.add(INSERT_STEP, step(run_id, 2))
+                await writes.execute(RUN_STATUS, {"run_id": run_id})
+                raise RuntimeError("after the commit")
+        return found, inside, await seen()
+
+    found, inside, after = run(scenario, settings)
+    assert found == [[{"error": "first"}], []]
+    assert inside == (1, "first")
+    assert after == (1, "first"), "the statements after commit_with were rolled back with the block"
+
+
+@POSTGRESQL
+def test_postgresql_sends_commit_with_in_one_flight_with_what_waits(
+    backend: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a read: what waits, the statements and the COMMIT in one flight; the next statement brings
+    its BEGIN. As a transaction's only statement: that statement alone (autocommit)."""
+    flights = sent_flights(monkeypatch)
+
+    async def scenario(state: AppState) -> list[list[str]]:
+        run_id = await a_run(state)
+        flights.clear()
+        async with state.writes() as writes:
+            await writes.rows(select(RUNS.c.id).where(RUNS.c.id == bindparam("run_id")), {"run_id": run_id})
+            await writes.add(INSERT_STEP, step(run_id, 1))
+            await writes.commit_with([(RUN_ERROR, {"run_id": run_id, "error": "a"})] * 2)
+            await writes.add(INSERT_STEP, step(run_id, 2))
+        async with state.writes() as writes:
+            assert await writes.commit_with([(RUN_ERROR, {"run_id": run_id, "error": "b"})]) == [[{"error": "b"}]]
+        async with state.writes() as writes:
+            assert await writes.commit_with([]) == []
+        return list(flights)
+
+    assert run(scenario, settings) == [
+        ["BEGIN", "SELECT"],
+        ["INSERT", "UPDATE", "UPDATE", "COMMIT"],
+        ["INSERT"],
+        ["UPDATE"],
+    ]
 
 
 @pytest.mark.sqlite_only
@@ -335,9 +404,6 @@ def test_many_rows_go_in_one_insert_and_are_stored_alike(settings: Settings, mon
     assert run(scenario, settings) == [
         (seq, "x" if seq in (1, 3) else None, expected["input"], WHEN) for seq in (1, 2, 3, 4, 9)
     ]
-
-
-POSTGRESQL = pytest.mark.parametrize("backend", ["postgresql"])
 
 
 def test_rows_beyond_one_postgresql_statements_parameters_are_all_stored(settings: Settings) -> None:

@@ -28,6 +28,7 @@ from flowvault.runs.models import Run
 from flowvault.runs.service import CLAIM_SLACK, claim_and_look, claim_batch, claim_next, queue_run
 from flowvault.workflows.models import Workflow
 from tests.conftest import Actor, join, sign_up
+from tests.db.test_writes import sent_flights
 
 DEADLINE = 20.0
 ROLES = ("owner", "admin", "user", "viewer", "outsider")
@@ -485,3 +486,38 @@ def test_a_claim_tells_whether_it_left_queued_runs_behind(settings: Settings) ->
             await state.engine.dispose()
 
     assert asyncio.run(scenario()) == [(1, True), (2, False), (0, False)]
+
+
+def test_a_claim_pass_sends_its_claims_with_the_commit_and_the_limit_holds_inside_one_flight(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workspace with a limit of 2, one run running and the oldest 4 queued, another with 2 newer ones,
+    4 free slots: 1 and 2 are claimed (a pass picks 2 of the full one's: the second claim, in the same
+    flight as the first, sees it and changes nothing). On PostgreSQL a pass is two round trips: the
+    window read, then the workspace locks, the claims and the COMMIT; the next pass finds nothing."""
+    flights = sent_flights(monkeypatch)
+    busy_workflow, other_workflow = busy_and_other(settings, busy_limit=2)
+
+    async def scenario() -> list[str]:
+        state = await open_state(settings)
+        try:
+            async with state.sessions() as session:
+                await queue_runs(session, busy_workflow, 5)
+                await queue_runs(session, other_workflow, 2)
+            async with state.writes() as writes:
+                assert len(await claim_batch(writes, 1)) == 1
+            flights.clear()
+            async with state.writes() as writes:
+                claimed = await claim_batch(writes, 4)
+            return [claim.run.workflow_id for claim in claimed]
+        finally:
+            await state.engine.dispose()
+
+    assert asyncio.run(scenario()) == [busy_workflow, other_workflow, other_workflow]
+    if not settings.is_sqlite:
+        assert flights == [
+            ["BEGIN", "SELECT"],
+            ["SELECT", "SELECT", "UPDATE", "UPDATE", "UPDATE", "UPDATE", "COMMIT"],
+            ["BEGIN", "SELECT"],
+            ["COMMIT"],
+        ]

@@ -21,6 +21,8 @@ MULTI_ROW_INSERT = 500
 _GIVEN = object()
 
 Returning = Select[Any] | UpdateBase
+Bound = tuple[Returning, Mapping[str, Any]]
+"""A statement and its parameters."""
 
 
 class Compiled:

@@ -36,6 +36,7 @@ from sqlalchemy.sql.dml import Insert, Update, UpdateBase
 
 from flowvault.db.compiled import (
     COMPILED_STATEMENTS,
+    Bound,
     Compiled,
     Returning,
     RowsUnchanged,
@@ -49,7 +50,10 @@ WAIT_SECONDS = 30.0
 """How long a caller waits for a connection when all of them are in use (SQLAlchemy's pool_timeout)."""
 
 
-_BEGIN: tuple[str, tuple[Any, ...]] = ("BEGIN", ())
+Statement = tuple[str, tuple[Any, ...]]
+"""SQL and its positional parameters, as sent."""
+_BEGIN: Statement = ("BEGIN", ())
+_COMMIT: Statement = ("COMMIT", ())
 
 
 class PostgresWrites:
@@ -70,15 +74,15 @@ class PostgresWrites:
         self._writer = writer
         self.connection = connection
         self._in_transaction = in_transaction
-        self._waiting: list[tuple[str, tuple[Any, ...]]] = [_BEGIN] if in_transaction else []
+        self._waiting: list[Statement] = [_BEGIN] if in_transaction else []
         self.sent = False
         """Whether anything went to the server on this connection (else it is as it was taken)."""
         self._requiring = False
         """Whether a ``require`` check waits to go with the next flight."""
 
-    async def _send(self, sql: str, params: tuple[Any, ...], *, commits: bool = False) -> psycopg.AsyncCursor[Any]:
-        """Sends what waits and then this statement; this statement's cursor."""
-        flight = [*self._waiting, (sql, params)]
+    async def _send(self, statements: list[Statement], *, commits: bool = False) -> list[psycopg.AsyncCursor[Any]]:
+        """Sends what waits and then ``statements``; their cursors."""
+        flight = [*self._waiting, *statements]
         self._waiting = []
         shown = "; ".join(statement for statement, _ in flight)
         # A transaction's first flight that does not commit may go again on a new connection when the
@@ -88,7 +92,7 @@ class PostgresWrites:
         requiring, self._requiring = self._requiring, False
         self.sent = True
         try:
-            return await self._fly(flight)
+            return (await self._fly(flight))[-len(statements) :]
         except psycopg.Error as exc:
             lost = self.connection.broken  # asked before closing: a connection closed here looks broken too
             if not (again and lost):
@@ -96,38 +100,61 @@ class PostgresWrites:
         _finish(self.connection)
         self.connection = await self._writer.connect()
         try:
-            return await self._fly(flight)
+            return (await self._fly(flight))[-len(statements) :]
         except psycopg.Error as exc:
             raise _failure(exc, shown, requiring=requiring, lost=self.connection.broken) from exc
 
-    async def _fly(self, flight: list[tuple[str, tuple[Any, ...]]]) -> psycopg.AsyncCursor[Any]:
+    async def _fly(self, flight: list[Statement]) -> list[psycopg.AsyncCursor[Any]]:
         connection = self.connection
         if len(flight) == 1:
-            return await connection.execute(*flight[0])  # no pipeline to set up for one statement
+            return [await connection.execute(*flight[0])]  # no pipeline to set up for one statement
         async with connection.pipeline():
-            for sql, params in flight[:-1]:
-                await connection.execute(sql, params)
-            cursor = await connection.execute(*flight[-1])
-        return cursor
+            cursors = [await connection.execute(sql, params) for sql, params in flight]
+        return cursors
 
     def _wait(self, compiled: Compiled, params: Mapping[str, Any]) -> None:
         self._waiting.append((compiled.sql, compiled.parameters(params)))
 
     async def execute(self, statement: UpdateBase, params: Mapping[str, Any]) -> int:
         compiled = self._writer.statements.compiled(statement, params)
-        return (await self._send(compiled.sql, compiled.parameters(params))).rowcount
+        return (await self._send([(compiled.sql, compiled.parameters(params))]))[0].rowcount
 
     async def add(self, statement: Returning, params: Mapping[str, Any]) -> None:
         compiled = self._writer.statements.compiled(statement, params)
         if self._in_transaction:
             self._wait(compiled, params)
         else:
-            await self._send(compiled.sql, compiled.parameters(params))
+            await self._send([(compiled.sql, compiled.parameters(params))])
 
     async def rows(self, statement: Returning, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         compiled = self._writer.statements.compiled(statement, params)
-        cursor = await self._send(compiled.sql, compiled.parameters(params))
+        (cursor,) = await self._send([(compiled.sql, compiled.parameters(params))])
         return compiled.rows(await cursor.fetchall(), cursor.description)
+
+    async def commit_with(self, statements: Sequence[Bound]) -> list[list[dict[str, Any]]]:
+        """``statements`` and the ``COMMIT`` in one flight, with what waits (the transaction's first
+        statement alone, in autocommit, when it is the only one); the next statement begins a new
+        transaction."""
+        compiled = [self._writer.statements.compiled(statement, params) for statement, params in statements]
+        sent = [(each.sql, each.parameters(params)) for each, (_, params) in zip(compiled, statements, strict=True)]
+        if not sent:
+            if self._in_transaction:
+                await self.commit()
+                self._waiting = [_BEGIN]
+            return []
+        if not self._in_transaction:
+            cursors = await self._send(sent)
+        elif self._waiting == [_BEGIN] and len(sent) == 1:
+            self._waiting = []
+            cursors = await self._send(sent, commits=True)
+        else:
+            cursors = (await self._send([*sent, _COMMIT], commits=True))[:-1]
+        if self._in_transaction:
+            self._waiting = [_BEGIN]
+        return [
+            each.rows(await cursor.fetchall(), cursor.description)
+            for each, cursor in zip(compiled, cursors, strict=True)
+        ]
 
     async def require(self, statement: Update, params: Mapping[str, Any]) -> None:
         """The UPDATE waits as ``add``'s statements do, as ``WITH changed AS (UPDATE ... RETURNING 1)
@@ -150,7 +177,7 @@ class PostgresWrites:
             for row in rows:
                 self._wait(self._writer.statements.compiled(statement, row), row)
         if not self._in_transaction and self._waiting:
-            await self._send(*self._waiting.pop())
+            await self._send([self._waiting.pop()])
 
     async def commit(self) -> None:
         """``COMMIT``, with what waits; a transaction that wrote nothing sends nothing, and one of a
@@ -163,9 +190,9 @@ class PostgresWrites:
             if len(self._waiting) == 2:
                 only = self._waiting.pop()
                 self._waiting = []
-                await self._send(*only, commits=True)
+                await self._send([only], commits=True)
                 return
-        await self._send("COMMIT", (), commits=True)
+        await self._send([_COMMIT], commits=True)
 
 
 class PostgresWriter:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.dml import Update, UpdateBase
 
 from flowvault.db import inline_sqlite
-from flowvault.db.compiled import Returning, RowsUnchanged, Statements, as_sqlalchemy_error
+from flowvault.db.compiled import Bound, Returning, RowsUnchanged, Statements, as_sqlalchemy_error
 from flowvault.db.direct_postgres import PostgresWriter
 
 
@@ -63,6 +63,12 @@ class Writes(Rows, Protocol):
         statement's flight went (as for ``add``)."""
         ...
 
+    async def commit_with(self, statements: Sequence[Bound]) -> list[list[dict[str, Any]]]:
+        """Executes ``statements`` (each with its parameters) in order, commits the transaction and returns
+        each one's rows; a statement after it begins a new transaction. On PostgreSQL they go to the
+        server in one flight, with what waits and the ``COMMIT``."""
+        ...
+
 
 WriteTransactions = Callable[[], AbstractAsyncContextManager[Writes]]
 ReadRows = Callable[[], AbstractAsyncContextManager[Rows]]
@@ -91,6 +97,11 @@ class SessionWrites:
     async def rows(self, statement: Returning, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [dict(row) for row in (await self.session.execute(statement, dict(params))).mappings()]
 
+    async def commit_with(self, statements: Sequence[Bound]) -> list[list[dict[str, Any]]]:
+        found = [await self.rows(statement, params) for statement, params in statements]
+        await self.session.commit()
+        return found
+
 
 def session_transactions(sessions: async_sessionmaker[AsyncSession]) -> WriteTransactions:
     @asynccontextmanager
@@ -112,18 +123,25 @@ def session_reads(reads: async_sessionmaker[AsyncSession]) -> ReadRows:
 
 
 class SQLiteWrites:
-    """Executes on one of the writer's connections (the writing one: inside its open transaction)."""
+    """Executes on one of the writer's connections: the writing one in a transaction (begun again after
+    ``commit_with``), the reading one in autocommit."""
 
     dialect = "sqlite"
 
-    def __init__(self, writer: SQLiteWriter, connection: sqlite3.Connection) -> None:
+    def __init__(self, writer: SQLiteWriter, connection: sqlite3.Connection, *, in_transaction: bool) -> None:
         self._writer = writer
         self._connection = connection
+        self._in_transaction = in_transaction
+
+    def _cursor(self) -> sqlite3.Cursor:
+        if self._in_transaction and not self._connection.in_transaction:
+            self._connection.execute("BEGIN IMMEDIATE")  # the next transaction, after commit_with
+        return self._connection.cursor()
 
     async def execute(self, statement: Returning, params: Mapping[str, Any]) -> int:
         compiled = self._writer.statements.compiled(statement, params)
         try:
-            return self._connection.execute(compiled.sql, compiled.parameters(params)).rowcount
+            return self._cursor().execute(compiled.sql, compiled.parameters(params)).rowcount
         except sqlite3.Error as exc:
             raise as_sqlalchemy_error(compiled.sql, exc, sqlite3.Error) from exc
 
@@ -137,7 +155,7 @@ class SQLiteWrites:
     async def rows(self, statement: Returning, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         compiled = self._writer.statements.compiled(statement, params)
         try:
-            cursor = self._connection.execute(compiled.sql, compiled.parameters(params))
+            cursor = self._cursor().execute(compiled.sql, compiled.parameters(params))
             found = cursor.fetchall()
         except sqlite3.Error as exc:
             raise as_sqlalchemy_error(compiled.sql, exc, sqlite3.Error) from exc
@@ -150,9 +168,15 @@ class SQLiteWrites:
             return
         compiled = self._writer.statements.compiled(statement, rows[0])
         try:
-            self._connection.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+            self._cursor().executemany(compiled.sql, [compiled.parameters(row) for row in rows])
         except sqlite3.Error as exc:
             raise as_sqlalchemy_error(compiled.sql, exc, sqlite3.Error) from exc
+
+    async def commit_with(self, statements: Sequence[Bound]) -> list[list[dict[str, Any]]]:
+        found = [await self.rows(statement, params) for statement, params in statements]
+        if self._in_transaction and self._connection.in_transaction:
+            self._connection.execute("COMMIT")
+        return found
 
 
 class SQLiteWriter:
@@ -190,8 +214,9 @@ class SQLiteWriter:
         try:
             connection = self.connection
             connection.execute("BEGIN IMMEDIATE")
-            yield SQLiteWrites(self, connection)
-            connection.execute("COMMIT")
+            yield SQLiteWrites(self, connection, in_transaction=True)
+            if connection.in_transaction:  # not when commit_with committed last
+                connection.execute("COMMIT")
         finally:
             if self._connection is not None and self._connection.in_transaction:
                 self._connection.execute("ROLLBACK")
@@ -199,7 +224,7 @@ class SQLiteWriter:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Rows]:
-        yield SQLiteWrites(self, self.read_connection)
+        yield SQLiteWrites(self, self.read_connection, in_transaction=False)
 
     def close(self) -> None:
         connections = (self._connection, self._read_connection)

@@ -103,7 +103,6 @@ _CLAIM_RUN = (
     .values(status="running", started_at=bindparam("now"), attempts=_runs.c.attempts + 1)
     .returning(*_runs.c)
 )
-_RUN_STATUS = select(_runs.c.status).where(_runs.c.id == bindparam("run_id"))
 _ATTEMPT = (_runs.c.id == bindparam("run_id"), _runs.c.attempts == bindparam("attempt"))
 _STILL_RUNNING = _runs.c.status == "running"
 # The outcome of a running run; a run canceled meanwhile keeps its status, reason and time, and gets
@@ -207,69 +206,78 @@ class Claim:
 
 async def claim_batch(writes: Writes, slots: int) -> list[Claim]:
     """Marks up to ``slots`` of the oldest queued runs whose workspaces are under their concurrency
-    limits as running, in the caller's transaction. Safe with several claimers (other processes): each
-    status change is conditional, and so is the concurrency limit."""
+    limits as running, and commits the caller's transaction. Safe with several claimers (other
+    processes): each status change is conditional, and so is the concurrency limit."""
     claims, _ = await claim_and_look(writes, slots)
     return claims
 
 
 async def claim_and_look(writes: Writes, slots: int) -> tuple[list[Claim], bool]:
-    """``claim_batch``, and whether the claim saw queued runs it left (other claimers may take them)."""
+    """``claim_batch``, and whether the claim saw queued runs it left (other claimers may take them).
+
+    A pass reads a window of candidates and sends the claims of as many as there are free slots (no
+    more of a workspace than its limit) with the transaction's ``COMMIT``: on PostgreSQL a pass is two
+    round trips. A claim that changes no row (its workspace filled up, or another claimer took the
+    run) leaves its slot to the next pass, whose window leaves out the workspaces that are full."""
     claims: list[Claim] = []
     left = False
     lock_rows = writes.dialect != "sqlite"  # SQLite has one writer at a time anyway
-    locked: set[str] = set()
     for _ in range(CLAIM_PASSES):
         wanted = slots - len(claims)
         if wanted < 1:
             break
         # A window only a little larger than the free slots: a slot frees at a time, and reading a long
-        # window per claim cost more than the claim. Workspaces filled by this pass drop out of the next
-        # window (it leaves out full workspaces), so a short window holds up no other workspace.
+        # window per claim cost more than the claim.
         size = max(4 * wanted, 8) if lock_rows else wanted + CLAIM_SLACK
         window = await writes.rows(_claim_window(lock_rows, size), {})
-        before = len(claims)
-        again = await _claim_from(writes, window, wanted, claims, locked if lock_rows else None)
-        left = len(window) > len(claims) - before
-        if not again or len(window) < size:
-            break  # all slots filled, or nothing else is queued
+        picked = _pick(window, wanted)
+        if lock_rows:
+            # Claims of one workspace are serialised by a row lock, so the count inside each update is
+            # current (the updates of one flight see the ones before them). Taken in one order by every
+            # claimer: two claimers never wait for each other's.
+            for workspace_id in sorted({candidate["workspace_id"] for candidate in picked}):
+                await writes.add(_LOCK_WORKSPACE, {"workspace_id": workspace_id})
+        now = utcnow()
+        claimed = await writes.commit_with([(_CLAIM_RUN, _claim_params(candidate, now)) for candidate in picked])
+        taken = 0
+        for candidate, rows in zip(picked, claimed, strict=True):
+            if rows:
+                taken += 1
+                claims.append(
+                    Claim(
+                        run=Run(**rows[0]),
+                        workflow_version=candidate["version"],
+                        allowlist=tuple(str(h) for h in candidate["egress_allowlist"] or ()),
+                    )
+                )
+        left = len(window) > taken
+        if len(window) <= len(picked):
+            break  # the window held every claimable run there was
     return claims, left
 
 
-async def _claim_from(
-    writes: Writes, window: list[dict[str, Any]], wanted: int, claims: list[Claim], locked: set[str] | None
-) -> bool:
-    """Claims up to ``wanted`` runs of the window into ``claims``. True when the window ran out before
-    that because workspaces filled up or other claimers took runs: another window may have more."""
-    full: set[str] = set()
-    taken = 0
+def _limit(candidate: dict[str, Any]) -> int:
+    concurrency = candidate["concurrency"]
+    return DEFAULT_CONCURRENCY if concurrency is None else int(concurrency)
+
+
+def _pick(window: list[dict[str, Any]], wanted: int) -> list[dict[str, Any]]:
+    """The oldest ``wanted`` candidates of the window, no more of a workspace than its limit."""
+    picked: list[dict[str, Any]] = []
+    per_workspace: dict[str, int] = {}
     for candidate in window:
-        if taken == wanted:
-            return False
-        run_id, workspace_id, concurrency = candidate["id"], candidate["workspace_id"], candidate["concurrency"]
-        if workspace_id in full:
-            continue
-        workspace_limit = DEFAULT_CONCURRENCY if concurrency is None else concurrency
-        # Claims of one workspace are serialised by a row lock, so the count inside the update is current.
-        if locked is not None and workspace_id not in locked:
-            await writes.add(_LOCK_WORKSPACE, {"workspace_id": workspace_id})  # goes with the update
-            locked.add(workspace_id)
-        claimed = await writes.rows(
-            _CLAIM_RUN, {"run_id": run_id, "of_workspace": workspace_id, "limit": workspace_limit, "now": utcnow()}
-        )
-        if not claimed:
-            if (await writes.rows(_RUN_STATUS, {"run_id": run_id}))[0]["status"] == "queued":
-                full.add(workspace_id)  # its workspace is full; else another claimer took it: try the next
-            continue
-        taken += 1
-        claims.append(
-            Claim(
-                run=Run(**claimed[0]),
-                workflow_version=candidate["version"],
-                allowlist=tuple(str(h) for h in candidate["egress_allowlist"] or ()),
-            )
-        )
-    return taken < wanted
+        if len(picked) == wanted:
+            break
+        workspace_id = candidate["workspace_id"]
+        if per_workspace.get(workspace_id, 0) < _limit(candidate):
+            per_workspace[workspace_id] = per_workspace.get(workspace_id, 0) + 1
+            picked.append(candidate)
+    return picked
+
+
+def _claim_params(candidate: dict[str, Any], now: datetime) -> dict[str, Any]:
+    workspace_id = candidate["workspace_id"]
+    return {"run_id": candidate["id"], "of_workspace": workspace_id, "limit": _limit(candidate), "now": now}
 
 
 async def claim_next(writes: Writes) -> Run | None:
