@@ -91,25 +91,46 @@ class MemoryHost:
         await self._never.wait()
 
 
-async def _measure(runs: int, upstream_url: str, token: str) -> dict[str, Any]:
+def _graphs(upstream_url: str) -> dict[str, Graph]:
+    return {
+        "with": Graph.model_validate(webhook_graph(upstream_url, SECRET_ID)),
+        "without": Graph.model_validate(webhook_graph(upstream_url.replace("/hook", "/open"), None)),
+    }
+
+
+def _host(client: GuardedClient, token: str) -> MemoryHost:
     data_key = crypto.new_data_key()
     sealed = crypto.seal_field(
         data_key, workspace_id=WORKSPACE, secret_id=SECRET_ID, version=1, field="token", value=token
     )
-    graphs = {
-        "with": Graph.model_validate(webhook_graph(upstream_url, SECRET_ID)),
-        "without": Graph.model_validate(webhook_graph(upstream_url.replace("/hook", "/open"), None)),
-    }
-    policy = EgressPolicy(allowed_hosts=(UPSTREAM_HOST,), exempt_private=frozenset({UPSTREAM_HOST}))
+    return MemoryHost(client, data_key, sealed)
+
+
+POLICY = EgressPolicy(allowed_hosts=(UPSTREAM_HOST,), exempt_private=frozenset({UPSTREAM_HOST}))
+RUN_INPUT = {"order": "A-1001", "amount": 42}
+
+
+async def repeat(variant: str, runs: int, upstream_url: str, token: str) -> None:
+    """``runs`` runs of one variant (``bench.instructions`` counts what they execute)."""
+    graph = _graphs(upstream_url)[variant]
+    async with GuardedClient(POLICY) as client:
+        host, executor = _host(client, token), Executor()
+        for _ in range(runs):
+            outcome = await executor.execute(graph, RUN_INPUT, host)
+            if outcome.status != "succeeded":
+                raise RuntimeError(f"{variant}: {outcome.error}")
+
+
+async def _measure(runs: int, upstream_url: str, token: str) -> dict[str, Any]:
+    graphs = _graphs(upstream_url)
     wall: dict[str, list[float]] = {"with": [], "without": []}
     cpu: dict[str, list[float]] = {"with": [], "without": []}
-    async with GuardedClient(policy) as client:
-        host = MemoryHost(client, data_key, sealed)
+    async with GuardedClient(POLICY) as client:
+        host = _host(client, token)
         executor = Executor()
-        run_input = {"order": "A-1001", "amount": 42}
 
         async def one(variant: str) -> RunOutcome:
-            return await executor.execute(graphs[variant], run_input, host)
+            return await executor.execute(graphs[variant], RUN_INPUT, host)
 
         for variant in ("with", "without"):  # warm up: imports, connection, caches
             for _ in range(20):

@@ -103,6 +103,16 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
              f"{_num(cred['with']['wall_median_ms'], 3)} / {_num(cred['without']['wall_median_ms'], 3)}", "",
              _num(cred["wall_ratio"], 3), "—"),
         ]
+        counted = cred.get("instructions")
+        if counted and "skipped" in counted:
+            table.append(("", "per-run instructions (valgrind)", f"skipped: {counted['skipped']}", "", "", "—"))
+        elif counted:
+            per_run = counted["instructions_per_run"]
+            table.append(
+                ("", f"per-run instructions, with / without (millions; valgrind, {counted['runs']} → "
+                 f"{2 * counted['runs']} runs)", f"{per_run['with'] / 1e6:.3f} / {per_run['without'] / 1e6:.3f}", "",
+                 _num(counted["ratio"], 3), f"≤ 1.05: {_verdict(counted['ratio'] <= 1.05)}")
+            )
     red = results.get("redaction")
     if red:
         shape = f"{red['text_chars'] / 1e6:g} MB, {red['secrets']} secrets, {red['patterns']} patterns"

@@ -34,6 +34,7 @@ from typing import Any
 from bench import report
 from bench.celery_mode import bench_celery, check_tools
 from bench.credential import bench_credential
+from bench.instructions import count_credential
 from bench.load import hey_path
 from bench.redaction import bench_redaction
 from bench.scale import bench_scale
@@ -118,6 +119,8 @@ def main() -> None:
                         help="celery: skip the embedded-on-PostgreSQL run")
     parser.add_argument("--no-bracket", action="store_true",
                         help="celery: do not repeat the 1-worker run after the 2-worker run")
+    parser.add_argument("--no-instructions", action="store_true",
+                        help="credential: skip counting instructions under valgrind (~1.5 min)")
     parser.add_argument("--out", type=Path, default=RESULTS_JSON)
     args = parser.parse_args()
     only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -145,6 +148,9 @@ def main() -> None:
     if "credential" in only:
         _say("credential overhead (in process)")
         results["credential"] = bench_credential(runs=200 if args.quick else 1000, log_dir=LOG_DIR)
+        if not args.no_instructions:
+            _say("credential overhead counted in instructions (valgrind)")
+            results["credential"]["instructions"] = count_credential(runs=100 if args.quick else 200, log_dir=LOG_DIR)
     if "redaction" in only:
         _say("redaction: 1 MB, 200 secrets")
         results["redaction"] = bench_redaction()
