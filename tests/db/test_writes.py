@@ -148,7 +148,9 @@ def test_a_block_that_raises_writes_nothing_and_the_next_transaction_goes_ahead(
     assert run(scenario, settings) == (0, 1)
 
 
-RUN_ERROR = update(RUNS).where(RUNS.c.id == bindparam("run_id")).values(error=bindparam("error")).returning(RUNS.c.error)
+RUN_ERROR = (
+    update(RUNS).where(RUNS.c.id == bindparam("run_id")).values(error=bindparam("error")).returning(RUNS.c.error)
+)
 
 
 @pytest.mark.parametrize("direct", [True, False], ids=["direct", "session"])
