@@ -43,6 +43,7 @@ from flowvault.config import Settings
 from flowvault.deps import AppState
 from flowvault.dispatch.pending import PendingWakeup
 from flowvault.redaction import install_log_redaction
+from flowvault.runs.execute import credential_reads
 from flowvault.runs.lease import execute_leased, reclaim_stale
 from flowvault.runs.service import Claim, claim_and_look
 
@@ -214,7 +215,7 @@ async def drain(
                             session, lease_seconds=settings.run_lease_seconds, max_attempts=settings.max_run_attempts
                         )
                 async with state.writes() as writes:
-                    claims, left = await claim_and_look(writes, free)
+                    claims, left = await claim_and_look(writes, free, credential_reads)
                 if left and tell_backlog is not None:
                     tell_backlog()
                     tell_backlog = None

@@ -10,7 +10,7 @@ import contextlib
 import logging
 
 from flowvault.deps import AppState
-from flowvault.runs.execute import execute_run
+from flowvault.runs.execute import credential_reads, execute_run
 from flowvault.runs.lease import reclaim_stale
 from flowvault.runs.service import Claim, claim_batch
 
@@ -55,7 +55,7 @@ class EmbeddedDispatcher:
             if free > 0:
                 try:
                     async with self.state.writes() as writes:
-                        claims = await claim_batch(writes, free)
+                        claims = await claim_batch(writes, free, credential_reads)
                 except Exception:
                     log.exception("could not claim runs")
             for claim in claims:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import select
 
+from flowvault.db.compiled import Bound
 from flowvault.deps import AppState
 from flowvault.engine.executor import Executor
 from flowvault.engine.records import RunOutcome
 from flowvault.lru import LRU
+from flowvault.nodes.registry import node_type
 from flowvault.runs.host import DbRunHost
 from flowvault.runs.service import Claim, finish_run
+from flowvault.secrets.service import sealed_secret_read
 from flowvault.workflows.models import Workflow
 from flowvault.workflows.schemas import Graph
 
@@ -26,6 +31,10 @@ class GraphCache:
     def __init__(self, size: int = 256) -> None:
         self._graphs: LRU[tuple[str, int], Graph] = LRU(size)
 
+    def known(self, workflow_id: str, version: int) -> Graph | None:
+        """The graph if this process has it already (no database read)."""
+        return self._graphs.get((workflow_id, version))
+
     async def get(self, state: AppState, workflow_id: str, version: int) -> Graph | None:
         graph = self._graphs.get((workflow_id, version))
         if graph is not None:
@@ -38,6 +47,27 @@ class GraphCache:
 
 
 graphs = GraphCache()
+CLAIMED_CREDENTIALS = 8
+"""Credentials of a run read with its claim, at most (more are read when their nodes run)."""
+
+
+def credential_reads(candidate: Mapping[str, Any]) -> dict[str, Bound]:
+    """The credentials the nodes of a candidate run's workflow select, to read with its claim: a run
+    whose workflow version this process has run before then reads no credential on its own (a round
+    trip fewer on PostgreSQL). What is read is sealed; it is opened when the node runs. The value a
+    node uses is then the one of the claim's moment, milliseconds before the node's: a change made
+    meanwhile reaches the next run, as one made a moment after the node's read would."""
+    version = candidate["version"]
+    graph = graphs.known(candidate["workflow_id"], version) if version is not None else None
+    if graph is None:
+        return {}
+    reads: dict[str, Bound] = {}
+    for node in graph.nodes:
+        kind = node_type(node.type)
+        secret_id = kind.credential_id(node.config) if kind is not None else None
+        if secret_id is not None and secret_id not in reads and len(reads) < CLAIMED_CREDENTIALS:
+            reads[secret_id] = sealed_secret_read(workspace_id=candidate["workspace_id"], secret_id=secret_id)
+    return reads
 
 
 async def _graph(state: AppState, workflow_id: str, version: int | None) -> Graph | None:
@@ -56,7 +86,7 @@ async def _graph(state: AppState, workflow_id: str, version: int | None) -> Grap
 async def execute_run(state: AppState, claim: Claim) -> RunOutcome:
     """Runs the claimed run to its end and records the outcome (unless another attempt took it over)."""
     run = claim.run
-    host = DbRunHost(state, run, claim.allowlist)
+    host = DbRunHost(state, run, claim.allowlist, claimed=claim.reads)
     graph = await _graph(state, run.workflow_id, claim.workflow_version)
     if graph is None:
         outcome = RunOutcome("failed", DELETED)

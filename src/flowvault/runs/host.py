@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -91,11 +92,18 @@ class DbRunHost:
     A Webhook → HTTP Request run thus costs one write transaction besides its claim and finish."""
 
     def __init__(
-        self, state: AppState, run: Run, allowlist: tuple[str, ...], canceled: asyncio.Event | None = None
+        self,
+        state: AppState,
+        run: Run,
+        allowlist: tuple[str, ...],
+        canceled: asyncio.Event | None = None,
+        claimed: Mapping[str, list[dict[str, Any]]] | None = None,
     ) -> None:
         self.state = state
         self.run = run
         self.allowlist = allowlist
+        self._claimed = claimed or {}
+        """Secrets read in the claim's transaction (``runs.execute.credential_reads``): their rows by id."""
         self.canceled = canceled if canceled is not None else asyncio.Event()
         self._steps: list[dict[str, Any]] = []
         self._audit: list[dict[str, Any]] = []
@@ -127,8 +135,12 @@ class DbRunHost:
         )
 
     async def resolve_credential(self, secret_id: str) -> ResolvedCredential:
-        async with self.state.rows() as rows:
-            secret = await secrets_service.sealed_secret(rows, workspace_id=self.run.workspace_id, secret_id=secret_id)
+        workspace_id, claimed = self.run.workspace_id, self._claimed.get(secret_id)
+        if claimed:
+            secret = secrets_service.sealed_secret_of(claimed, workspace_id=workspace_id, secret_id=secret_id)
+        else:  # not read with the claim (its graph was not known yet), or gone by then: read now
+            async with self.state.rows() as rows:
+                secret = await secrets_service.sealed_secret(rows, workspace_id=workspace_id, secret_id=secret_id)
         if secret is None:
             async with self.state.reads() as session:
                 raise CredentialUnavailable(await self._last_known_name(session, secret_id))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.db.base import new_id, table_of, utcnow
-from flowvault.db.compiled import RowsUnchanged
+from flowvault.db.compiled import Bound, RowsUnchanged
 from flowvault.db.writes import SessionWrites, Writes, WriteTransactions
 from flowvault.engine.records import RunOutcome, StepRecord
 from flowvault.errors import NotFound, ValidationFailed
@@ -71,7 +71,12 @@ def _claim_window(lock_rows: bool, size: int) -> Select[Any]:
     workflows = table_of(Workflow)
     candidates = (
         select(
-            _runs.c.id, _runs.c.workspace_id, workflows.c.version, settings.c.concurrency, settings.c.egress_allowlist
+            _runs.c.id,
+            _runs.c.workspace_id,
+            _runs.c.workflow_id,
+            workflows.c.version,
+            settings.c.concurrency,
+            settings.c.egress_allowlist,
         )
         .select_from(
             _runs.outerjoin(workflows, workflows.c.id == _runs.c.workflow_id).outerjoin(
@@ -202,17 +207,24 @@ class Claim:
     """The workflow's current version; None when the workflow was deleted."""
     allowlist: tuple[str, ...]
     """The workspace's egress allowlist."""
+    reads: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """The rows of the claim's ``reads`` for this run, by their keys."""
 
 
-async def claim_batch(writes: Writes, slots: int) -> list[Claim]:
+Reads = Callable[[Mapping[str, Any]], Mapping[str, Bound]]
+"""What a claim also reads for a candidate run (its ``id``, ``workspace_id``, ``workflow_id`` and
+``version``), by key: sent with the claims, in the same transaction."""
+
+
+async def claim_batch(writes: Writes, slots: int, reads: Reads | None = None) -> list[Claim]:
     """Marks up to ``slots`` of the oldest queued runs whose workspaces are under their concurrency
     limits as running, and commits the caller's transaction. Safe with several claimers (other
     processes): each status change is conditional, and so is the concurrency limit."""
-    claims, _ = await claim_and_look(writes, slots)
+    claims, _ = await claim_and_look(writes, slots, reads)
     return claims
 
 
-async def claim_and_look(writes: Writes, slots: int) -> tuple[list[Claim], bool]:
+async def claim_and_look(writes: Writes, slots: int, reads: Reads | None = None) -> tuple[list[Claim], bool]:
     """``claim_batch``, and whether the claim saw queued runs it left (other claimers may take them).
 
     A pass reads a window of candidates and sends the claims of as many as there are free slots (no
@@ -238,9 +250,15 @@ async def claim_and_look(writes: Writes, slots: int) -> tuple[list[Claim], bool]
             for workspace_id in sorted({candidate["workspace_id"] for candidate in picked}):
                 await writes.add(_LOCK_WORKSPACE, {"workspace_id": workspace_id})
         now = utcnow()
-        claimed = await writes.commit_with([(_CLAIM_RUN, _claim_params(candidate, now)) for candidate in picked])
+        extra = [reads(candidate) if reads is not None else {} for candidate in picked]
+        found = await writes.commit_with(
+            [(_CLAIM_RUN, _claim_params(candidate, now)) for candidate in picked]
+            + [bound for of_candidate in extra for bound in of_candidate.values()]
+        )
+        claimed, rest = found[: len(picked)], iter(found[len(picked) :])
         taken = 0
-        for candidate, rows in zip(picked, claimed, strict=True):
+        for candidate, rows, of_candidate in zip(picked, claimed, extra, strict=True):
+            read = {key: next(rest) for key in of_candidate}
             if rows:
                 taken += 1
                 claims.append(
@@ -248,6 +266,7 @@ async def claim_and_look(writes: Writes, slots: int) -> tuple[list[Claim], bool]
                         run=Run(**rows[0]),
                         workflow_version=candidate["version"],
                         allowlist=tuple(str(h) for h in candidate["egress_allowlist"] or ()),
+                        reads=read,
                     )
                 )
         left = len(window) > taken

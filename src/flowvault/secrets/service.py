@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from flowvault.audit import service as audit
 from flowvault.auth.models import User
 from flowvault.db.base import new_id, table_of, utcnow
+from flowvault.db.compiled import Bound
 from flowvault.db.writes import Rows, SessionWrites
 from flowvault.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from flowvault.nodes.base import MIN_SECRET_LENGTH, CredentialType
@@ -484,7 +485,17 @@ _SEALED_SECRET = (
 
 async def sealed_secret(reads: Rows, *, workspace_id: str, secret_id: str) -> SealedSecret | None:
     """The workspace's secret with its sealed fields (one query), or None when it has no such secret."""
-    rows = await reads.rows(_SEALED_SECRET, {"secret_id": secret_id, "workspace_id": workspace_id})
+    statement, params = sealed_secret_read(workspace_id=workspace_id, secret_id=secret_id)
+    return sealed_secret_of(await reads.rows(statement, params), workspace_id=workspace_id, secret_id=secret_id)
+
+
+def sealed_secret_read(*, workspace_id: str, secret_id: str) -> Bound:
+    """``sealed_secret``'s query, to send with other statements (a run's claim reads its credentials)."""
+    return _SEALED_SECRET, {"secret_id": secret_id, "workspace_id": workspace_id}
+
+
+def sealed_secret_of(rows: Sequence[Mapping[str, Any]], *, workspace_id: str, secret_id: str) -> SealedSecret | None:
+    """The secret in the rows of ``sealed_secret_read``; None when they are none."""
     if not rows:
         return None
     first = rows[0]
