@@ -45,8 +45,8 @@ class Upstream:
         return int(httpx.get(self.url.replace("/hook", "/count"), timeout=5).json()["ok"])
 
 
-def start_upstream(log_dir: Path) -> Upstream:
-    token = "bench-upstream-" + secrets.token_urlsafe(24)
+def start_upstream(log_dir: Path, token: str | None = None) -> Upstream:
+    token = token or "bench-upstream-" + secrets.token_urlsafe(24)
     port = servers.free_port(UPSTREAM_HOST)
     argv = servers.uvicorn_argv("bench.upstream:app", UPSTREAM_HOST, port, access_log=False)
     child = servers.start("upstream", argv, env={"BENCH_UPSTREAM_TOKEN": token}, log_dir=log_dir)
