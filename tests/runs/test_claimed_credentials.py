@@ -12,11 +12,12 @@ from fastapi.testclient import TestClient
 from flowvault.app import create_app
 from flowvault.bootstrap import open_state
 from flowvault.config import Settings
+from flowvault.deps import AppState
 from flowvault.engine.host import CredentialUnavailable
 from flowvault.runs import execute
 from flowvault.runs.execute import CLAIMED_CREDENTIALS, credential_reads, graphs
 from flowvault.runs.host import DbRunHost
-from flowvault.runs.service import claim_batch
+from flowvault.runs.service import Claim, claim_batch
 from flowvault.secrets import service as secrets_service
 from flowvault.workflows.schemas import Graph
 from tests.conftest import sign_up
@@ -49,6 +50,16 @@ def bearer_workflow(settings: Settings) -> tuple[str, str]:
         return str(workflow.json()["id"]), secret_id
 
 
+async def claim_one(state: AppState, workflow_id: str, *, queue: int = 0) -> Claim:
+    """Queues ``queue`` runs of the workflow, then claims one with its credential reads."""
+    if queue:
+        async with state.sessions() as session:
+            await queue_runs(session, workflow_id, queue)
+    async with state.writes() as writes:
+        (claim,) = await claim_batch(writes, 1, credential_reads)
+    return claim
+
+
 def test_a_known_workflows_credential_comes_with_the_claim_sealed_and_is_not_read_again(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -62,17 +73,13 @@ def test_a_known_workflows_credential_comes_with_the_claim_sealed_and_is_not_rea
     async def scenario() -> tuple[dict[str, Any], set[str], list[list[str]], str, str, str]:
         state = await open_state(settings)
         try:
-            async with state.sessions() as session:
-                await queue_runs(session, workflow_id, 2)
-            async with state.writes() as writes:
-                (first,) = await claim_batch(writes, 1, credential_reads)
+            first = await claim_one(state, workflow_id, queue=2)
             unknown = DbRunHost(state, first.run, first.allowlist, claimed=first.reads)
             read_itself = (await unknown.resolve_credential(secret_id)).fields["token"]
             assert first.workflow_version is not None
             await graphs.get(state, workflow_id, first.workflow_version)  # the process has run this version now
             flights.clear()
-            async with state.writes() as writes:
-                (second,) = await claim_batch(writes, 1, credential_reads)
+            second = await claim_one(state, workflow_id)
             sent = list(flights)
 
             async def no_read(*_: Any, **__: Any) -> None:
@@ -101,10 +108,7 @@ def test_a_credential_the_claim_found_no_row_for_is_read_when_its_node_runs(sett
     async def scenario() -> str:
         state = await open_state(settings)
         try:
-            async with state.sessions() as session:
-                await queue_runs(session, workflow_id, 1)
-            async with state.writes() as writes:
-                (claim,) = await claim_batch(writes, 1, credential_reads)
+            claim = await claim_one(state, workflow_id, queue=1)
             host = DbRunHost(state, claim.run, claim.allowlist, claimed={secret_id: [], "gone": []})
             with pytest.raises(CredentialUnavailable):
                 await host.resolve_credential("gone")
