@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -29,7 +30,7 @@ from flowvault.workflows import hardcoded
 from flowvault.workflows.hardcoded import IndexCache, SecretIndex, check_workflow
 from flowvault.workflows.schemas import Graph
 from flowvault.workspaces.models import Workspace
-from tests.conftest import Actor
+from tests.conftest import Actor, join
 from tests.workflows.conftest import chain, create, formatter, problem, secret, trigger, update, workflows_url
 
 T = TypeVar("T")
@@ -114,6 +115,71 @@ def test_a_save_right_after_create_rotate_delete_sees_the_change(signup: Any) ->
     assert deleted.status_code == 204, deleted.text
     assert update(owner, existing["id"], graph=_holding(rotated_value))["version"] == 3
     assert hardcoded.INDEXES.builds == builds, "refreshed for the changed secret, never rebuilt from all"
+
+
+def test_opening_a_workflow_builds_the_index_in_the_background_and_the_save_waits_for_that_build(
+    signup: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a restart the process has no index: opening a workflow (as the editor does) starts its
+    build, and a save that comes before the build ends waits for it instead of building its own."""
+    owner: Actor = signup("owner@example.com")
+    value = "warm-token-value-0003"
+    secret(owner, "http_bearer", "Warm", token=value)
+    existing = create(owner, chain(trigger()), name="Existing")
+    hardcoded.INDEXES.clear()  # as after a restart
+    built: list[str] = []
+    build = hardcoded._build
+
+    def slow_build(*args: Any) -> Any:
+        time.sleep(0.5)  # a large workspace's build: the save below arrives while it runs
+        built.append(args[2])
+        return build(*args)
+
+    monkeypatch.setattr(hardcoded, "_build", slow_build)
+    assert owner.get(workflows_url(owner, f"/{existing['id']}")).status_code == 200
+    assert owner.workspace_id in hardcoded.INDEXES.warming, "the opening started the build"
+    refused = owner.put(workflows_url(owner, f"/{existing['id']}"), json={"graph": _holding(value)})
+    assert "'Warm'" in problem(refused)["detail"] and value not in refused.text
+    assert built == [owner.workspace_id], "one build, started by the opening"
+    assert owner.get(workflows_url(owner, f"/{existing['id']}")).status_code == 200
+    assert update(owner, existing["id"], graph=chain(trigger()))["version"] == 2
+    assert built == [owner.workspace_id], "an index already held is not built again"
+
+
+def test_a_background_build_that_fails_leaves_the_check_to_the_save(
+    signup: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    owner: Actor = signup("owner@example.com")
+    value = "warm-token-value-0004"
+    secret(owner, "http_bearer", "Warm", token=value)
+    existing = create(owner, chain(trigger()), name="Existing")
+    hardcoded.INDEXES.clear()
+    build, calls = hardcoded._build, []
+
+    def failing_once(*args: Any) -> Any:
+        calls.append(args[2])
+        if len(calls) == 1:
+            time.sleep(0.2)
+            raise RuntimeError("the database went away")
+        return build(*args)
+
+    monkeypatch.setattr(hardcoded, "_build", failing_once)
+    with caplog.at_level("WARNING", logger="flowvault.workflows"):
+        assert owner.get(workflows_url(owner, f"/{existing['id']}")).status_code == 200
+        refused = owner.put(workflows_url(owner, f"/{existing['id']}"), json={"graph": _holding(value)})
+    assert "'Warm'" in problem(refused)["detail"], "the save built the index itself and found the value"
+    assert calls == [owner.workspace_id] * 2
+    assert "building the secrets index" in caplog.text and "RuntimeError" in caplog.text and value not in caplog.text
+
+
+def test_a_viewer_opening_a_workflow_builds_nothing(signup: Any) -> None:
+    owner: Actor = signup("owner@example.com")
+    existing = create(owner, chain(trigger()), name="Existing")
+    viewer: Actor = signup("viewer@example.com")
+    join(owner, owner.workspace_id, viewer, "viewer")
+    hardcoded.INDEXES.clear()
+    assert viewer.get(workflows_url(owner, f"/{existing['id']}")).status_code == 200
+    assert hardcoded.INDEXES.get(owner.workspace_id) is None and not hardcoded.INDEXES.warming
 
 
 # --- another process: its own cache, its own engine and vault --------------------------------------------------------

@@ -22,8 +22,10 @@ at worst refuse a save that holds no secret (never let one through).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
+import logging
 import struct
 import threading
 import time
@@ -41,6 +43,7 @@ from flowvault.secrets.models import Secret
 from flowvault.secrets.vault import Vault
 from flowvault.workflows.schemas import Graph
 
+log = logging.getLogger("flowvault.workflows")
 ANONYMOUS = "one of your secrets"
 MAX_WORKSPACES = 4
 MAX_SECRETS = 200_000
@@ -226,6 +229,8 @@ class IndexCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self.builds = 0  # full builds so far (for tests and benchmarks)
         self.refreshes = 0  # incremental refreshes so far
+        self.warming: dict[str, asyncio.Task[None]] = {}
+        """Builds started by ``warm``, by workspace, until they end."""
 
     def get(self, workspace_id: str) -> _Entry | None:
         now = self.clock()
@@ -313,6 +318,45 @@ def _check(entry: _Entry, workflow_name: str, graph: Graph) -> ValidationFailed 
         return check_graph(entry.index, workflow_name, graph)
 
 
+def warm(sessions: Callable[[], AsyncSession], vault: Vault, workspace_id: str, cache: IndexCache = INDEXES) -> None:
+    """Builds the workspace's index in the background when this process has none, as a workflow is
+    opened: its save comes soon, and at 100,000 secrets the build takes seconds (measured in
+    docs/PERFORMANCE.md). A save meanwhile waits for this build instead of making its own."""
+    if cache.get(workspace_id) is not None or workspace_id in cache.warming:
+        return
+    task = asyncio.create_task(_warm(sessions, vault, workspace_id, cache), name=f"flowvault-index-{workspace_id}")
+    cache.warming[workspace_id] = task
+    task.add_done_callback(functools.partial(_warmed, cache, workspace_id))
+
+
+async def _warm(sessions: Callable[[], AsyncSession], vault: Vault, workspace_id: str, cache: IndexCache) -> None:
+    async with sessions() as session:
+        version = await secrets_service.secrets_version(session, workspace_id=workspace_id)
+        sealed = await secrets_service.sealed_values(session, workspace_id=workspace_id)
+        data_key = await vault.data_key(session, workspace_id)
+    entry = await asyncio.to_thread(_build, version, data_key, workspace_id, sealed, cache.clock())
+    cache.put(workspace_id, entry)
+    cache.builds += 1
+
+
+def _warmed(cache: IndexCache, workspace_id: str, task: asyncio.Task[None]) -> None:
+    if cache.warming.get(workspace_id) is task:
+        del cache.warming[workspace_id]
+    if not task.cancelled() and (failure := task.exception()) is not None:
+        # Not the value of anything: a save builds the index itself and reports what fails then.
+        log.warning("building the secrets index of workspace %s failed: %s", workspace_id, type(failure).__name__)
+
+
+async def _warmed_entry(workspace_id: str, cache: IndexCache) -> _Entry | None:
+    """The entry a background build (``warm``) of this event loop is making, once it is made."""
+    task = cache.warming.get(workspace_id)
+    if task is None or task.get_loop() is not asyncio.get_running_loop():
+        return None
+    with contextlib.suppress(Exception):
+        await asyncio.shield(task)
+    return cache.get(workspace_id)
+
+
 async def check_workflow(
     session: AsyncSession,
     *,
@@ -324,7 +368,7 @@ async def check_workflow(
 ) -> ValidationFailed | None:
     """The problem to raise if the workflow holds a secret of the workspace, else None."""
     version = await secrets_service.secrets_version(session, workspace_id=workspace_id)
-    entry = cache.get(workspace_id)
+    entry = cache.get(workspace_id) or await _warmed_entry(workspace_id, cache)
     if entry is not None and entry.version < version:
         changed = await secrets_service.secrets_changed_since(
             session, workspace_id=workspace_id, after=entry.version, upto=version

@@ -4,8 +4,8 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from flowvault.deps import DB, VaultDep, WorkspaceMember
-from flowvault.workflows import service
+from flowvault.deps import DB, StateDep, VaultDep, WorkspaceMember
+from flowvault.workflows import hardcoded, service
 from flowvault.workflows.models import Workflow
 from flowvault.workflows.schemas import (
     ChangeList,
@@ -60,8 +60,11 @@ async def list_workflows(member: WorkspaceMember, session: DB) -> WorkflowList:
 
 
 @router.get("/workflows/{workflow_id}", response_model=WorkflowRead)
-async def get_workflow(workflow_id: str, member: WorkspaceMember, session: DB) -> WorkflowRead:
-    return _read(await service.get_workflow(session, workspace_id=member.workspace.id, workflow_id=workflow_id))
+async def get_workflow(workflow_id: str, member: WorkspaceMember, session: DB, state: StateDep) -> WorkflowRead:
+    workflow = await service.get_workflow(session, workspace_id=member.workspace.id, workflow_id=workflow_id)
+    if member.role.can_edit:  # opened in the editor: its save will check it against the workspace's secrets
+        hardcoded.warm(state.sessions, state.vault, member.workspace.id)
+    return _read(workflow)
 
 
 @router.put("/workflows/{workflow_id}", response_model=WorkflowRead)
