@@ -332,11 +332,19 @@ def warm(sessions: Callable[[], AsyncSession], vault: Vault, workspace_id: str, 
 async def _warm(sessions: Callable[[], AsyncSession], vault: Vault, workspace_id: str, cache: IndexCache) -> None:
     async with sessions() as session:
         version = await secrets_service.secrets_version(session, workspace_id=workspace_id)
-        sealed = await secrets_service.sealed_values(session, workspace_id=workspace_id)
-        data_key = await vault.data_key(session, workspace_id)
+        await _build_from_all(session, vault, workspace_id, version, cache)
+
+
+async def _build_from_all(
+    session: AsyncSession, vault: Vault, workspace_id: str, version: int, cache: IndexCache
+) -> _Entry:
+    """The workspace's index built from every secret (in a worker thread), kept in ``cache``."""
+    sealed = await secrets_service.sealed_values(session, workspace_id=workspace_id)
+    data_key = await vault.data_key(session, workspace_id)
     entry = await asyncio.to_thread(_build, version, data_key, workspace_id, sealed, cache.clock())
     cache.put(workspace_id, entry)
     cache.builds += 1
+    return entry
 
 
 def _warmed(cache: IndexCache, workspace_id: str, task: asyncio.Task[None]) -> None:
@@ -381,9 +389,5 @@ async def check_workflow(
             await asyncio.to_thread(_refresh, entry, version, changed, data_key, workspace_id, sealed)
             cache.refreshes += 1
     if entry is None:
-        sealed = await secrets_service.sealed_values(session, workspace_id=workspace_id)
-        data_key = await vault.data_key(session, workspace_id)
-        entry = await asyncio.to_thread(_build, version, data_key, workspace_id, sealed, cache.clock())
-        cache.put(workspace_id, entry)
-        cache.builds += 1
+        entry = await _build_from_all(session, vault, workspace_id, version, cache)
     return await asyncio.to_thread(_check, entry, workflow_name, graph)
