@@ -137,19 +137,10 @@ class PostgresWrites:
         transaction."""
         compiled = [self._writer.statements.compiled(statement, params) for statement, params in statements]
         sent = [(each.sql, each.parameters(params)) for each, (_, params) in zip(compiled, statements, strict=True)]
-        if not sent:
-            if self._in_transaction:
-                await self.commit()
-                self._waiting = [_BEGIN]
-            return []
         if not self._in_transaction:
-            cursors = await self._send(sent)
-        elif self._waiting == [_BEGIN] and len(sent) == 1:
-            self._waiting = []
-            cursors = await self._send(sent, commits=True)
+            cursors = await self._send(sent) if sent else []
         else:
-            cursors = (await self._send([*sent, _COMMIT], commits=True))[:-1]
-        if self._in_transaction:
+            cursors = await self._commit(sent)
             self._waiting = [_BEGIN]
         return [
             each.rows(await cursor.fetchall(), cursor.description)
@@ -180,19 +171,20 @@ class PostgresWrites:
             await self._send([self._waiting.pop()])
 
     async def commit(self) -> None:
-        """``COMMIT``, with what waits; a transaction that wrote nothing sends nothing, and one of a
-        single statement sends that statement alone (in autocommit it is a transaction of its own: a
-        webhook's INSERT)."""
-        if self._waiting and self._waiting[0] == _BEGIN:
-            if len(self._waiting) == 1:
+        """``COMMIT``, with what waits (see ``_commit``)."""
+        await self._commit([])
+
+    async def _commit(self, statements: list[Statement]) -> list[psycopg.AsyncCursor[Any]]:
+        """What waits, ``statements`` and the ``COMMIT`` in one flight; the cursors of ``statements``. A
+        transaction that wrote nothing sends nothing, and one of a single statement sends that statement
+        alone (in autocommit it is a transaction of its own: a webhook's INSERT)."""
+        if self._waiting[:1] == [_BEGIN]:
+            pending = [*self._waiting[1:], *statements]
+            if len(pending) <= 1:
                 self._waiting = []
-                return
-            if len(self._waiting) == 2:
-                only = self._waiting.pop()
-                self._waiting = []
-                await self._send([only], commits=True)
-                return
-        await self._send([_COMMIT], commits=True)
+                cursors = await self._send(pending, commits=True) if pending else []
+                return cursors[len(cursors) - len(statements) :]
+        return (await self._send([*statements, _COMMIT], commits=True))[:-1]
 
 
 class PostgresWriter:

@@ -36,7 +36,7 @@ class GraphCache:
         return self._graphs.get((workflow_id, version))
 
     async def get(self, state: AppState, workflow_id: str, version: int) -> Graph | None:
-        graph = self._graphs.get((workflow_id, version))
+        graph = self.known(workflow_id, version)
         if graph is not None:
             return graph
         async with state.reads() as session:
