@@ -5,8 +5,11 @@ import json
 from urllib.parse import quote, quote_plus
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowvault.redaction import MIN_FORM_LENGTH, basic_auth_forms, derived_forms
+from flowvault.redaction import forms as forms_module
 
 VALUE = "sk_live/é+4eC39HqLyjWDarjtT1zdp7dc"
 
@@ -53,3 +56,29 @@ def test_basic_auth_forms_are_the_whole_token() -> None:
     token = base64.b64encode("usér:p?>?>?>ss".encode()).decode()
     forms = basic_auth_forms("usér", "p?>?>?>ss")
     assert token in forms and token.replace("/", "_").replace("+", "-") in forms
+
+
+ENCODINGS = {
+    "quote": lambda value: quote(value, safe="", errors="surrogatepass"),
+    "quote /": lambda value: quote(value, errors="surrogatepass"),
+    "quote_plus": lambda value: quote_plus(value, safe="", errors="surrogatepass"),
+    "json": lambda value: json.dumps(value)[1:-1],
+    "json unicode": lambda value: json.dumps(value, ensure_ascii=False)[1:-1],
+    "repr": lambda value: repr(value)[1:-1],
+    "repr, single-quoted": lambda value: repr(value + '"')[1:-2],
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=MIN_FORM_LENGTH, max_size=40))
+def test_every_escaping_encoding_of_any_value_is_a_form(value: str) -> None:
+    forms = derived_forms(value)
+    for name, encode in ENCODINGS.items():
+        encoded = encode(value)
+        assert len(encoded) < MIN_FORM_LENGTH or encoded in forms, name
+
+
+@given(st.from_regex(forms_module._UNRESERVED, fullmatch=True))
+def test_a_value_derived_forms_does_not_escape_is_its_own_escaped_form(value: str) -> None:
+    # derived_forms skips the escaping encodings for such values: each of them must give the value back.
+    assert {encode(value) for encode in ENCODINGS.values()} <= {value}

@@ -29,6 +29,9 @@ MIN_FORM_LENGTH = 8
 _URLSAFE = str.maketrans("+/", "-_")
 _URLSAFE_BYTES = bytes.maketrans(b"+/", b"-_")
 _ESCAPE = re.compile("%[0-9A-F]{2}")
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+"""Characters every other encoding here leaves alone: percent-encoding (RFC 3986's unreserved set),
+JSON string escaping (ASCII, no quote or backslash) and ``repr`` (printable ASCII, no quote)."""
 
 
 def derived_forms(value: str) -> set[str]:
@@ -36,8 +39,9 @@ def derived_forms(value: str) -> set[str]:
     raw = value.encode("utf-8", "surrogatepass")
     forms = {value, raw.hex(), raw.hex().upper()}
     forms |= _base64_fragments(raw)
-    forms |= _percent_forms(value)
-    forms |= _escaped_forms(value)
+    if not _UNRESERVED.fullmatch(value):  # else each of them is the value itself (most tokens are so)
+        forms |= _percent_forms(value)
+        forms |= _escaped_forms(value)
     return _long_enough(forms)
 
 
@@ -49,18 +53,20 @@ def basic_auth_forms(username: str, password: str) -> set[str]:
     return _long_enough(forms)
 
 
+_SHIFTS = tuple((bytes(offset), offset, -(-8 * offset // 6)) for offset in range(3))
+"""(the bytes before the value, how many, the first character made of the value's bits only)"""
+
+
 def _base64_fragments(raw: bytes) -> set[str]:
-    fragments: set[str] = set()
-    for offset in range(3):
-        encoded = binascii.b2a_base64(bytes(offset) + raw, newline=False)
-        first = -(-8 * offset // 6)  # first character made of the value's bits only
+    fragments: list[str] = []
+    for before, offset, first in _SHIFTS:
+        encoded = binascii.b2a_base64(before + raw, newline=False)
         stable_end = 8 * (offset + len(raw)) // 6  # characters past it mix in the bytes that follow
         # Both alphabets, translated as bytes: str.translate with a table is ~10x slower per character.
-        for alphabet in (encoded, encoded.translate(_URLSAFE_BYTES)):
-            text = alphabet.decode("ascii")
+        for text in (encoded.decode("ascii"), encoded.translate(_URLSAFE_BYTES).decode("ascii")):
             tail = text[first:]
-            fragments.update((text[first:stable_end], tail, tail.rstrip("=")))
-    return fragments
+            fragments += (text[first:stable_end], tail, tail.rstrip("="))
+    return set(fragments)
 
 
 def _lower_escapes(form: str) -> str:

@@ -193,7 +193,7 @@ async def sealed_values(
     return [SealedValue(*row) for row in rows]
 
 
-def open_sealed(data_key: bytes, workspace_id: str, value: SealedValue) -> str:
+def open_sealed(data_key: crypto.FieldKey, workspace_id: str, value: SealedValue) -> str:
     return crypto.open_field(
         data_key,
         workspace_id=workspace_id,

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowvault.errors import ValidationFailed
 from flowvault.redaction import MIN_FORM_LENGTH, derived_forms
+from flowvault.secrets import crypto
 from flowvault.secrets import service as secrets_service
 from flowvault.secrets.models import Secret
 from flowvault.secrets.vault import Vault
@@ -277,8 +278,9 @@ def _open_grouped(
 ) -> dict[str, tuple[str, list[str]]]:
     """secret id -> (name, plaintexts). Raises DecryptionError for a field that does not open."""
     grouped: dict[str, tuple[str, list[str]]] = {}
+    key = crypto.cipher(data_key) if sealed else data_key  # one AESGCM object for them all
     for item in sealed:
-        plain = secrets_service.open_sealed(data_key, workspace_id, item)
+        plain = secrets_service.open_sealed(key, workspace_id, item)
         grouped.setdefault(item.secret_id, (item.name, []))[1].append(plain)
     return grouped
 
