@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from flowvault import __version__
 from flowvault.audit.router import router as audit_router
 from flowvault.auth.router import router as auth_router
-from flowvault.bootstrap import open_state, verify_all_keys_later
+from flowvault.bootstrap import open_state, verify_all_keys_later, warm_indexes_later
 from flowvault.config import Settings
 from flowvault.deps import AppState
 from flowvault.dispatch.embedded import EmbeddedDispatcher
@@ -184,12 +184,14 @@ def create_app(
             state.run_queued = wakeup.notify
         # The start checked one workspace key per master key; every other one is checked now, off the start path.
         keys_check = asyncio.create_task(verify_all_keys_later(state), name="flowvault-keys-check")
+        indexes_warm = asyncio.create_task(warm_indexes_later(state), name="flowvault-indexes-warm")
         try:
             yield
         finally:
-            keys_check.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keys_check
+            for task in (keys_check, indexes_warm):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if scheduler is not None:
                 await scheduler.stop()
             if dispatcher is not None:

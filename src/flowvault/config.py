@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     worker_runs_per_process: int = Field(
         default=8, ge=1, le=256, description="Celery: runs each `flowvault worker` pool process executes at once"
     )
+    index_warm_workspaces: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Workspaces (saved most recently) whose secrets index `serve` builds in the background at start",
+    )
     database_pool_size: int = Field(
         default=DEFAULT_DATABASE_POOL_SIZE,
         ge=1,

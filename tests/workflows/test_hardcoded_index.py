@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flowvault.app import create_app
 from flowvault.config import Settings
 from flowvault.db.engine import make_engine, make_sessionmaker, sync_url
 from flowvault.errors import DecryptionError, ValidationFailed
@@ -30,7 +31,7 @@ from flowvault.workflows import hardcoded
 from flowvault.workflows.hardcoded import IndexCache, SecretIndex, check_workflow
 from flowvault.workflows.schemas import Graph
 from flowvault.workspaces.models import Workspace
-from tests.conftest import Actor, join
+from tests.conftest import Actor, join, sign_up
 from tests.workflows.conftest import chain, create, formatter, problem, secret, trigger, update, workflows_url
 
 T = TypeVar("T")
@@ -180,6 +181,45 @@ def test_a_viewer_opening_a_workflow_builds_nothing(signup: Any) -> None:
     hardcoded.INDEXES.clear()
     assert viewer.get(workflows_url(owner, f"/{existing['id']}")).status_code == 200
     assert hardcoded.INDEXES.get(owner.workspace_id) is None and not hardcoded.INDEXES.warming
+
+
+def _wait_for_index(workspace_id: str, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while hardcoded.INDEXES.get(workspace_id) is None:
+        assert time.monotonic() < deadline, "the index was not built in the background"
+        time.sleep(0.02)
+
+
+def test_a_restart_builds_the_indexes_of_the_workspaces_saved_last_in_the_background(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with TestClient(create_app(settings)) as first:
+        older, latest, oldest = (sign_up(first, f"{who}@example.com") for who in ("older", "latest", "oldest"))
+        for actor, value in ((oldest, "oldest-token-value-01"), (older, "older-token-value-002"),
+                             (latest, "latest-token-value-03")):
+            secret(actor, "http_bearer", "Start", token=value)
+            create(actor, chain(trigger()), name="Existing")
+    hardcoded.INDEXES.clear()  # a restart: this process holds no index
+    built: list[str] = []
+    build = hardcoded._build
+
+    def recorded(*args: Any) -> Any:
+        built.append(args[2])
+        return build(*args)
+
+    monkeypatch.setattr(hardcoded, "_build", recorded)
+    with TestClient(create_app(settings.model_copy(update={"index_warm_workspaces": 2}))) as second:
+        _wait_for_index(latest.workspace_id)
+        assert built == [older.workspace_id, latest.workspace_id], "the two saved last, the latest last"
+        latest.client = second
+        refused = latest.post(workflows_url(latest), json={"name": "W", "graph": _holding("latest-token-value-03")})
+        assert "'Start'" in problem(refused)["detail"]
+        assert built == [older.workspace_id, latest.workspace_id], "the save used the index built at the start"
+    hardcoded.INDEXES.clear()
+    with TestClient(create_app(settings.model_copy(update={"index_warm_workspaces": 0}))) as third:
+        assert third.get("/api/v1/health").status_code == 200
+        time.sleep(0.3)  # what a start with warming on needs to begin a build of these small workspaces
+    assert built == [older.workspace_id, latest.workspace_id] and len(hardcoded.INDEXES) == 0, "0 turns it off"
 
 
 # --- another process: its own cache, its own engine and vault --------------------------------------------------------

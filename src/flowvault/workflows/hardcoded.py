@@ -331,6 +331,18 @@ def warm(sessions: Callable[[], AsyncSession], vault: Vault, workspace_id: str, 
     task.add_done_callback(functools.partial(_warmed, cache, workspace_id))
 
 
+async def warm_now(
+    sessions: Callable[[], AsyncSession], vault: Vault, workspace_id: str, cache: IndexCache = INDEXES
+) -> None:
+    """``warm``, and returns once the build (this one, or one already started) has ended; a failure is
+    logged by ``warm``'s task, not raised. Cancelling this cancels the build's task."""
+    warm(sessions, vault, workspace_id, cache)
+    task = cache.warming.get(workspace_id)
+    if task is not None:
+        with contextlib.suppress(Exception):
+            await task
+
+
 async def _warm(sessions: Callable[[], AsyncSession], vault: Vault, workspace_id: str, cache: IndexCache) -> None:
     async with sessions() as session:
         version = await secrets_service.secrets_version(session, workspace_id=workspace_id)

@@ -335,6 +335,15 @@ async def list_changes(
     return list(rows.all())
 
 
+async def recently_saved_workspaces(session: AsyncSession, *, limit: int) -> list[str]:
+    """The ids of the ``limit`` workspaces whose workflows were saved last, the latest first."""
+    latest = func.max(Workflow.updated_at)
+    found = await session.scalars(
+        select(Workflow.workspace_id).group_by(Workflow.workspace_id).order_by(latest.desc()).limit(limit)
+    )
+    return list(found)
+
+
 async def count_workflows(session: AsyncSession, *, workspace_id: str) -> int:
     return int(
         await session.scalar(select(func.count()).select_from(Workflow).where(Workflow.workspace_id == workspace_id))
