@@ -142,6 +142,10 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
                       f"{_num(large['hardcoded_decrypt_all_s'])} + {_num(large['hardcoded_redactor_check_s'])}",
                       f"{_num(small['hardcoded_decrypt_all_s'], 3)} + {_num(small['hardcoded_redactor_check_s'], 3)}",
                       "", "—"))
+        if "start_settled_s" in large:
+            table.append(("", "first save after a restart (s) / restarted server idle after (s)",
+                          f"{_num(large['save_cold_s'], 3)} / {_num(large['start_settled_s'], 1)}",
+                          f"{_num(small['save_cold_s'], 3)} / {_num(small['start_settled_s'], 1)}", "", "—"))
     return table
 
 

@@ -118,6 +118,20 @@ def wait_until(child: Child, ready: Callable[[], bool], *, timeout: float, inter
     raise RuntimeError(f"{child.name} was not ready within {timeout} s:\n{child.log_tail()}")
 
 
+def wait_settled(child: Child, *, timeout: float, window: float = 0.5, busy: float = 0.1) -> float:
+    """Waits until the child has used less than ``busy`` of a core over ``window`` seconds (its start-up
+    work in the background is done); returns the seconds since it started."""
+    deadline = time.monotonic() + timeout
+    before = child.cpu()
+    while time.monotonic() < deadline:
+        time.sleep(window)
+        now = child.cpu()
+        if now - before < busy * window:
+            return time.monotonic() - child.started
+        before = now
+    raise RuntimeError(f"{child.name} stayed busy for {timeout} s:\n{child.log_tail()}")
+
+
 def http_ok(url: str) -> Callable[[], bool]:
     def check() -> bool:
         return httpx.get(url, timeout=1.0).status_code == 200
