@@ -6,6 +6,7 @@ executing; a warm shutdown stops the claiming at once, and the runs it started s
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 from argon2 import PasswordHasher
@@ -16,7 +17,7 @@ from flowvault.app import create_app
 from flowvault.auth import passwords
 from flowvault.bootstrap import open_state
 from flowvault.config import Settings
-from flowvault.dispatch.celery_app import drain
+from flowvault.dispatch.celery_app import drain, new_event_loop
 from flowvault.runs.models import Run, RunStep
 from flowvault.runs.service import queue_run
 from flowvault.workflows.models import Workflow
@@ -125,3 +126,22 @@ def test_runs_queued_while_a_slot_is_free_start_before_the_running_one_ends(sett
     for run in runs.values():
         assert run.status == "succeeded" and run.finished_at is not None
         assert run.finished_at < long.finished_at, "a short run waited for the long one to end"
+
+
+def test_a_worker_process_runs_its_loop_on_uvloop_when_installed_else_on_asyncios(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As serve does under uvicorn: the worker's runs cost less CPU on uvloop (docs/PERFORMANCE.md)."""
+    import uvloop
+
+    loop = new_event_loop()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if it were not installed: the import fails
+    loop = new_event_loop()
+    try:
+        assert isinstance(loop, asyncio.BaseEventLoop) and not isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()

@@ -149,12 +149,22 @@ class StaleSweep:
         return True
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when it is installed (``uvicorn[standard]`` brings it, and serve runs on it), as
+    uvicorn chooses; else asyncio's. A worker process spends a good part of its time in the loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class _Process:
     """One worker child process: its event loop, application state and stale-lease sweep."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop()
         asyncio.set_event_loop(self.loop)
         # Celery has configured this process's logging by now: its handlers mask the secrets of the runs
         # executing here, as serve's do (a library's DEBUG line can hold a response header, a URL...).
