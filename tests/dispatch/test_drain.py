@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -17,9 +18,10 @@ from flowvault.app import create_app
 from flowvault.auth import passwords
 from flowvault.bootstrap import open_state
 from flowvault.config import Settings
+from flowvault.dispatch import celery_app
 from flowvault.dispatch.celery_app import drain, new_event_loop
 from flowvault.runs.models import Run, RunStep
-from flowvault.runs.service import queue_run
+from flowvault.runs.service import claim_and_look, queue_run
 from flowvault.workflows.models import Workflow
 from tests.conftest import sign_up
 from tests.runs.test_cancel_and_dlq import delay_workflow, max_overlap
@@ -145,3 +147,26 @@ def test_a_worker_process_runs_its_loop_on_uvloop_when_installed_else_on_asyncio
         assert isinstance(loop, asyncio.BaseEventLoop) and not isinstance(loop, uvloop.Loop)
     finally:
         loop.close()
+
+
+def test_with_runs_queued_behind_its_own_a_process_claims_them_a_few_at_a_time(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim pass costs two round trips whatever it claims: while runs are queued behind its own, a
+    process waits for half its slots to be free (``BATCH_SECONDS`` at most) before its next pass."""
+    workflow_id = a_delay_workflow(settings)
+    passes: list[tuple[int, bool]] = []
+
+    async def counted(*args: Any) -> Any:
+        claims, backlog = await claim_and_look(*args)
+        passes.append((len(claims), backlog))
+        return claims, backlog
+
+    monkeypatch.setattr(celery_app, "claim_and_look", counted)
+    monkeypatch.setattr(celery_app, "BATCH_SECONDS", 30.0)  # never reached here: the slots decide
+    more, statuses, _ = asyncio.run(drained(settings, workflow_id, runs=12, slots=4))
+    assert more is False and sorted(statuses.values()) == ["succeeded"] * 12
+    assert passes[0] == (4, True)
+    after_backlog = [claimed for (claimed, _), (_, backlog) in zip(passes[1:], passes, strict=False) if backlog]
+    assert after_backlog and all(claimed >= 2 for claimed in after_backlog), passes
+    assert len(passes) <= 1 + 8 // 2 + 1, passes  # the first four, then two or more a pass, then none left

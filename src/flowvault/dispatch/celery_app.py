@@ -55,6 +55,9 @@ of its runs is executing (its message is acknowledged)."""
 CLAIM_POLL_SECONDS = 0.5
 """While a process has runs executing and slots free, it looks for newly queued runs this often: their
 wake-up cannot reach it (a pool process takes its next message only when its drain returns)."""
+BATCH_SECONDS = 0.02
+"""While runs are queued behind its own, a process claims once half its slots are free, or this long
+after a slot freed: a claim pass costs two round trips to the database whatever number it claims."""
 VISIBILITY_TIMEOUT_SECONDS = 3600
 """Redis redelivers a message not acknowledged this long after delivery (its worker is gone). A
 wake-up redelivered late only causes one more claim attempt; orphaned runs are found by their lease."""
@@ -196,8 +199,9 @@ async def drain(
     on_backlog: Callable[[], object] | None = None,
 ) -> bool:
     """Claims runs and executes up to ``slots`` of them at once on this loop. Claims again when a run
-    finishes, and every ``CLAIM_POLL_SECONDS`` while a slot is free. Returns False when none is executing
-    and none is claimable; True (there may be more: the caller sends another wake-up) once
+    finishes (while runs are queued behind its own: once half the slots are free, or ``BATCH_SECONDS``
+    after the first one freed), and every ``CLAIM_POLL_SECONDS`` while a slot is free. Returns False when
+    none is executing and none is claimable; True (there may be more: the caller sends another wake-up) once
     ``budget_seconds`` have passed and none is executing, or once ``stopping()`` (a warm shutdown: it
     claims no more and finishes the runs it executes).
     ``on_backlog`` is called once, at the first claim that left queued runs behind: another process
@@ -213,8 +217,14 @@ async def drain(
         running.discard(task)
         slot_freed.set()
 
+    async def freeing(wanted: int) -> None:
+        while slots - len(running) < wanted:
+            slot_freed.clear()
+            await slot_freed.wait()
+
     watch = asyncio.create_task(state.cancels.run(state.sessions))
     tell_backlog = on_backlog
+    backlog = False
     try:
         while not stopping() and (running or loop.time() < stop_at):
             slot_freed.clear()
@@ -225,8 +235,8 @@ async def drain(
                             session, lease_seconds=settings.run_lease_seconds, max_attempts=settings.max_run_attempts
                         )
                 async with state.writes() as writes:
-                    claims, left = await claim_and_look(writes, free, credential_reads)
-                if left and tell_backlog is not None:
+                    claims, backlog = await claim_and_look(writes, free, credential_reads)
+                if backlog and tell_backlog is not None:
                     tell_backlog()
                     tell_backlog = None
                 for claim in claims:
@@ -238,6 +248,10 @@ async def drain(
             with contextlib.suppress(TimeoutError):  # with a slot free, look again soon anyway
                 async with asyncio.timeout(None if len(running) == slots else CLAIM_POLL_SECONDS):
                     await slot_freed.wait()
+            if backlog:  # more are queued: gather a few free slots for the next pass
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(BATCH_SECONDS):
+                        await freeing(max(1, slots // 2))
         if running:
             await asyncio.wait(running)
         return True
