@@ -43,6 +43,7 @@ import redis
 
 from bench import servers
 from bench.api import set_up_webhook_flow
+from bench.instructions import count_worker
 from bench.load import percentile, run_hey
 from bench.webhook import (
     BODY,
@@ -463,11 +464,13 @@ def bench_celery(
     *, n: int, concurrency: int, warmup: int, log_dir: Path, completion_timeout: float,
     worker_counts: tuple[int, ...] = (1, 2), worker_concurrency: int = 1, runs_per_process: int = 8,
     pin: bool = True, embedded_postgres: bool = True, bracket: bool = True, say: Any = None,
+    count_runs: int = 0,
 ) -> dict[str, Any]:
     """Benchmark 1c (module docstring): one throwaway PostgreSQL + Redis for all modes, a fresh
     database and Redis db per mode. Returns the figures per mode and the 2-vs-1 figures. With
     ``bracket``, the 1-worker run is repeated after the 2-worker run and the faster of the two is the
-    reference of the 2-vs-1 ratio (as for the bare baseline: the ratio then errs against flowvault)."""
+    reference of the 2-vs-1 ratio (as for the bare baseline: the ratio then errs against flowvault).
+    With ``count_runs``, a worker's drain is also counted in instructions (``bench.instructions``)."""
     say = say or (lambda message: None)
     result: dict[str, Any] = {
         "definition": definition(worker_concurrency, runs_per_process, pin), "worker_concurrency": worker_concurrency,
@@ -487,6 +490,11 @@ def bench_celery(
                 services, name=name, index=index, workers=workers, worker_concurrency=worker_concurrency, n=n,
                 concurrency=concurrency, warmup=warmup, log_dir=log_dir, completion_timeout=completion_timeout,
                 pin=pin, runs_per_process=runs_per_process,
+            )
+        if count_runs:
+            say(f"a worker's drain counted in instructions (valgrind, {count_runs} and {2 * count_runs} runs)")
+            result["worker_instructions"] = count_worker(
+                runs=count_runs, database_url=services.pg_url, createdb=services.createdb, log_dir=log_dir
             )
     ones = [result["modes"][key] for key in ("celery_1w", "celery_1w_again") if key in result["modes"]]
     one = max(ones, key=lambda mode: mode["completed_per_s"]) if ones else None

@@ -10,6 +10,13 @@ cache miss or a system call's wait costs none), so this complements the timed ra
 apart changes of a few microseconds that the timed ratio cannot.
 
     python -m bench.instructions [--runs N]        (valgrind: Debian's package, apt-get install -y valgrind)
+
+``count_worker`` counts a Celery worker process's work per run the same way (benchmark 1c, on its
+throwaway PostgreSQL): a process drains a queue of N, another of 2N runs of Webhook → HTTP Request
+(no credential) with ``dispatch.celery_app.drain`` on the worker's own event loop, one run at a
+time: claim, execute, finish. Its timed figures move by ±20 % between runs here; this count repeats
+to within ~1 % (timers and polls of a run that takes longer under valgrind add a little). Only this
+process's user-space instructions are counted: PostgreSQL's and the kernel's work are not.
 """
 
 from __future__ import annotations
@@ -26,12 +33,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import servers
+from bench.api import webhook_graph
 from bench.credential import repeat
-from bench.webhook import start_upstream
+from bench.webhook import UPSTREAM_HOST, start_upstream
 
 VARIANTS = ("with", "without")
 TIMEOUT_SECONDS = 900.0
 """A counting process that takes longer is stopped (by its pid); at N=200 they take 1-2 min."""
+VALGRIND_SLOWDOWN = 50
 _COLLECTED = re.compile(r"Collected : (\d+)")
 COUNTED_TOKEN = "bench-upstream-counted-7KqP2xV9mR4tW8yZ3nB6cD1f"  # noqa: S105 - the fake upstream's
 """The same token every time: the redactor's search (and so its count) depends on the value's characters."""
@@ -92,11 +102,98 @@ def count_credential(*, runs: int, log_dir: Path) -> dict[str, Any]:
     }
 
 
+def count_worker(*, runs: int, database_url: Any, createdb: Any, log_dir: Path) -> dict[str, Any]:
+    """Instructions per run of a worker's drain. ``database_url(name)``: the URL of database ``name``,
+    made by ``createdb(name)`` (benchmark 1c's throwaway PostgreSQL)."""
+    tool = valgrind()
+    if tool is None:
+        return {"skipped": "valgrind is not installed (apt-get install -y valgrind)"}
+    upstream = start_upstream(log_dir, token=COUNTED_TOKEN)
+    try:
+        processes = []
+        for count in (runs, 2 * runs):
+            name = f"counted_worker_{count}"
+            createdb(name)
+            env = {**os.environ, "PYTHONHASHSEED": "0", "FLOWVAULT_DATABASE_URL": database_url(name),
+                   "FLOWVAULT_DATA_DIR": tempfile.mkdtemp(prefix="flowvault-counted-"),
+                   "FLOWVAULT_ALLOW_PRIVATE_HOSTS": UPSTREAM_HOST}
+            for step in (["db", "upgrade"],):
+                subprocess.run([str(servers.VENV_BIN / "flowvault"), *step], env=env, check=True,  # noqa: S603
+                               capture_output=True, timeout=120)
+            subprocess.run([sys.executable, "-m", "bench.instructions", "--worker-child", "queue",  # noqa: S603
+                            upstream.url.replace("/hook", "/open"), str(count)],
+                           env=env, check=True, capture_output=True, timeout=300)
+            log = log_dir / f"callgrind-worker-{count}.log"
+            argv = [tool, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m",
+                    "bench.instructions", "--worker-child", "drain", "-", str(count)]
+            with log.open("wb") as out:
+                child = subprocess.Popen(argv, env=env, stdout=out, stderr=out)  # noqa: S603 - fixed argv
+            processes.append(("worker", count, child, log))
+        counts = _count(processes)
+    finally:
+        upstream.child.stop()
+    for _variant, count, _process, log in processes:
+        if f"drained {count} succeeded" not in log.read_text():
+            raise RuntimeError(f"the counted drain of {count} runs did not run them all; see {log}")
+    return {"runs": runs, "instructions_per_run": (counts[("worker", 2 * runs)] - counts[("worker", runs)]) / runs}
+
+
+async def _worker_child(what: str, upstream_url: str, runs: int) -> None:
+    """``queue``: a workspace (8 at once, the upstream allowed), the workflow and ``runs`` queued runs;
+    ``drain``: drains them as a worker process does (see count_worker)."""
+    from sqlalchemy import func, select
+
+    from flowvault.bootstrap import open_state
+    from flowvault.config import Settings
+    from flowvault.dispatch import celery_app
+    from flowvault.dispatch.celery_app import drain
+    from flowvault.runs.models import Run
+    from flowvault.runs.service import queue
+    from flowvault.workflows.models import Workflow
+    from flowvault.workspaces.models import Workspace, WorkspaceSettings
+
+    state = await open_state(Settings(), create_key_file=what == "queue")
+    try:
+        if what == "drain":
+            # Under valgrind a run takes ~50 times as long: the batching wait is stretched alike, so that
+            # the free slots decide a pass's size as they do at full speed (a count that does not depend on
+            # how fast the machine is at the time).
+            celery_app.BATCH_SECONDS *= VALGRIND_SLOWDOWN
+            while await drain(state, slots=1, budget_seconds=TIMEOUT_SECONDS):
+                pass
+            async with state.sessions() as session:
+                done = await session.scalar(select(func.count()).where(Run.status == "succeeded"))
+            print(f"drained {done} succeeded", flush=True)
+            return
+        async with state.sessions() as session:
+            workspace = Workspace(name="Counted")
+            session.add(workspace)
+            await session.flush()
+            session.add(WorkspaceSettings(workspace_id=workspace.id, concurrency=8, egress_allowlist=[UPSTREAM_HOST]))
+            workflow = Workflow(workspace_id=workspace.id, name="Counted", graph=webhook_graph(upstream_url, None))
+            session.add(workflow)
+            await session.commit()
+        for _ in range(runs):
+            async with state.writes() as writes:
+                await queue(writes, workspace_id=workspace.id, workflow_id=workflow.id, workflow_version=1,
+                            trigger="webhook", run_input={"order": "A-1001", "amount": 42}, actor_id=None)
+    finally:
+        await state.engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200, help="N: the processes run N and 2N runs")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "RUNS"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker-child", nargs=3, metavar=("WHAT", "UPSTREAM", "RUNS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker_child:
+        what, upstream_url, runs = args.worker_child
+        from flowvault.dispatch.celery_app import new_event_loop
+
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:  # the worker's own loop
+            runner.run(_worker_child(what, upstream_url, int(runs)))
+        return
     if args.child:
         variant, runs = args.child
         asyncio.run(repeat(variant, int(runs), os.environ["BENCH_UPSTREAM_URL"], os.environ["BENCH_UPSTREAM_TOKEN"]))

@@ -248,6 +248,11 @@ def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
         table += detail(one)
         table.append(("", "cores the worker kept busy (CPU s / completion span)", _num(one.get("worker_cores_busy")),
                       "", "", "1.0 = its core saturated"))
+        counted = cel.get("worker_instructions") or {}
+        if "instructions_per_run" in counted:
+            table.append(("", f"a worker's instructions per run (valgrind; drains of {counted['runs']} and "
+                          f"{2 * counted['runs']} runs, no credential)",
+                          f"{counted['instructions_per_run'] / 1e6:.3f} M", "", "", "for comparing commits"))
         if len(one.get("bracket") or ()) > 1:
             table.append(("", "1 worker before / after 2 workers (runs/s; the faster is used)",
                           " / ".join(_num(value, 1) for value in one["bracket"]), "", "", "noise check"))

@@ -86,7 +86,8 @@ def run_celery(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, A
     celery = bench_celery(n=n, concurrency=c, warmup=warmup, log_dir=LOG_DIR, completion_timeout=args.deadline,
                           worker_concurrency=args.worker_concurrency, runs_per_process=args.worker_runs,
                           pin=not args.no_pin,
-                          embedded_postgres=not args.no_embedded_pg, bracket=not args.no_bracket, say=_say)
+                          embedded_postgres=not args.no_embedded_pg, bracket=not args.no_bracket, say=_say,
+                          count_runs=0 if args.no_instructions else 100 if args.quick else 200)
     if reference is not None:
         celery["embedded_sqlite"] = reference | {"n": n, "concurrency": c}
     return celery
@@ -120,7 +121,7 @@ def main() -> None:
     parser.add_argument("--no-bracket", action="store_true",
                         help="celery: do not repeat the 1-worker run after the 2-worker run")
     parser.add_argument("--no-instructions", action="store_true",
-                        help="credential: skip counting instructions under valgrind (~1.5 min)")
+                        help="credential, celery: skip counting instructions under valgrind (~1.5 min each)")
     parser.add_argument("--out", type=Path, default=RESULTS_JSON)
     args = parser.parse_args()
     only = [s.strip() for s in args.only.split(",") if s.strip()]
