@@ -30,13 +30,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench import servers
 from bench.api import webhook_graph
 from bench.credential import repeat
-from bench.webhook import UPSTREAM_HOST, start_upstream
+from bench.webhook import UPSTREAM_HOST, Upstream, start_upstream
 
 VARIANTS = ("with", "without")
 TIMEOUT_SECONDS = 900.0
@@ -69,32 +70,52 @@ def _count(processes: list[tuple[str, int, subprocess.Popen[bytes], Path]]) -> d
     return counts
 
 
-def count_credential(*, runs: int, log_dir: Path) -> dict[str, Any]:
-    """Instructions per run of each variant, and their ratio."""
+Counted = tuple[str, int, "subprocess.Popen[bytes]", Path]
+"""(variant, runs, its process under callgrind, its log)"""
+SKIPPED = {"skipped": "valgrind is not installed (apt-get install -y valgrind)"}
+
+
+def _counted(tool: str, log: Path, arguments: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``python -m bench.instructions <arguments>`` under callgrind, started; its output goes to ``log``."""
+    argv = [tool, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m", "bench.instructions",
+            *arguments]
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, env=env, stdout=out, stderr=out)  # noqa: S603 - fixed argv
+
+
+def _counts(log_dir: Path, start: Callable[[str, Upstream], list[Counted]]) -> dict[tuple[str, int], int] | None:
+    """The counts of the processes ``start(valgrind, upstream)`` starts beside the fake upstream (with
+    the fixed token); None without valgrind."""
     tool = valgrind()
     if tool is None:
-        return {"skipped": "valgrind is not installed (apt-get install -y valgrind)"}
+        return None
     upstream = start_upstream(log_dir, token=COUNTED_TOKEN)
     try:
+        return _count(start(tool, upstream))
+    finally:
+        upstream.child.stop()
+
+
+def count_credential(*, runs: int, log_dir: Path) -> dict[str, Any]:
+    """Instructions per run of each variant, and their ratio."""
+
+    def start(tool: str, upstream: Upstream) -> list[Counted]:
+        env = {**os.environ, "PYTHONHASHSEED": "0", "BENCH_UPSTREAM_URL": upstream.url,
+               "BENCH_UPSTREAM_TOKEN": upstream.token}
         processes = []
         for variant in VARIANTS:
             for count in (runs, 2 * runs):
                 log = log_dir / f"callgrind-{variant}-{count}.log"
-                argv = [tool, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m",
-                        "bench.instructions", "--child", variant, str(count)]
-                env = {**os.environ, "PYTHONHASHSEED": "0", "BENCH_UPSTREAM_URL": upstream.url,
-                       "BENCH_UPSTREAM_TOKEN": upstream.token}
-                with log.open("wb") as out:
-                    child = subprocess.Popen(argv, env=env, stdout=out, stderr=out)  # noqa: S603 - fixed argv
-                processes.append((variant, count, child, log))
-        counts = _count(processes)
-    finally:
-        upstream.child.stop()
+                processes.append((variant, count, _counted(tool, log, ["--child", variant, str(count)], env), log))
+        return processes
+
+    counts = _counts(log_dir, start)
+    if counts is None:
+        return dict(SKIPPED)
     per_run = {variant: (counts[(variant, 2 * runs)] - counts[(variant, runs)]) / runs for variant in VARIANTS}
-    version = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False)  # noqa: S603
-    version_text = version.stdout.strip()
+    version = subprocess.run(["valgrind", "--version"], capture_output=True, text=True, check=False)  # noqa: S607
     return {
-        "tool": f"{version_text} --tool=callgrind",
+        "tool": f"{version.stdout.strip()} --tool=callgrind",
         "runs": runs,
         "instructions_per_run": per_run,
         "ratio": per_run["with"] / per_run["without"],
@@ -102,14 +123,12 @@ def count_credential(*, runs: int, log_dir: Path) -> dict[str, Any]:
     }
 
 
-def count_worker(*, runs: int, database_url: Any, createdb: Any, log_dir: Path) -> dict[str, Any]:
+def count_worker(*, runs: int, database_url: Callable[[str], str], createdb: Callable[[str], None],
+                 log_dir: Path) -> dict[str, Any]:
     """Instructions per run of a worker's drain. ``database_url(name)``: the URL of database ``name``,
     made by ``createdb(name)`` (benchmark 1c's throwaway PostgreSQL)."""
-    tool = valgrind()
-    if tool is None:
-        return {"skipped": "valgrind is not installed (apt-get install -y valgrind)"}
-    upstream = start_upstream(log_dir, token=COUNTED_TOKEN)
-    try:
+
+    def start(tool: str, upstream: Upstream) -> list[Counted]:
         processes = []
         for count in (runs, 2 * runs):
             name = f"counted_worker_{count}"
@@ -117,22 +136,21 @@ def count_worker(*, runs: int, database_url: Any, createdb: Any, log_dir: Path) 
             env = {**os.environ, "PYTHONHASHSEED": "0", "FLOWVAULT_DATABASE_URL": database_url(name),
                    "FLOWVAULT_DATA_DIR": tempfile.mkdtemp(prefix="flowvault-counted-"),
                    "FLOWVAULT_ALLOW_PRIVATE_HOSTS": UPSTREAM_HOST}
-            for step in (["db", "upgrade"],):
-                subprocess.run([str(servers.VENV_BIN / "flowvault"), *step], env=env, check=True,  # noqa: S603
-                               capture_output=True, timeout=120)
+            subprocess.run([str(servers.VENV_BIN / "flowvault"), "db", "upgrade"], env=env, check=True,  # noqa: S603
+                           capture_output=True, timeout=120)
             subprocess.run([sys.executable, "-m", "bench.instructions", "--worker-child", "queue",  # noqa: S603
                             upstream.url.replace("/hook", "/open"), str(count)],
                            env=env, check=True, capture_output=True, timeout=300)
             log = log_dir / f"callgrind-worker-{count}.log"
-            argv = [tool, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m",
-                    "bench.instructions", "--worker-child", "drain", "-", str(count)]
-            with log.open("wb") as out:
-                child = subprocess.Popen(argv, env=env, stdout=out, stderr=out)  # noqa: S603 - fixed argv
-            processes.append(("worker", count, child, log))
-        counts = _count(processes)
-    finally:
-        upstream.child.stop()
-    for _variant, count, _process, log in processes:
+            drain = ["--worker-child", "drain", "-", str(count)]
+            processes.append(("worker", count, _counted(tool, log, drain, env), log))
+        return processes
+
+    counts = _counts(log_dir, start)
+    if counts is None:
+        return dict(SKIPPED)
+    for count in (runs, 2 * runs):
+        log = log_dir / f"callgrind-worker-{count}.log"
         if f"drained {count} succeeded" not in log.read_text():
             raise RuntimeError(f"the counted drain of {count} runs did not run them all; see {log}")
     return {"runs": runs, "instructions_per_run": (counts[("worker", 2 * runs)] - counts[("worker", runs)]) / runs}
