@@ -15,7 +15,7 @@ apart changes of a few microseconds that the timed ratio cannot.
 throwaway PostgreSQL): a process drains a queue of N, another of 2N runs of Webhook → HTTP Request
 (no credential) with ``dispatch.celery_app.drain`` on the worker's own event loop, one run at a
 time: claim, execute, finish. Its timed figures move by ±20 % between runs here; this count repeats
-to within ~1 % (timers and polls of a run that takes longer under valgrind add a little). Only this
+to within a few per cent (timers and polls of a run that takes longer under valgrind add some). Only this
 process's user-space instructions are counted: PostgreSQL's and the kernel's work are not.
 """
 
