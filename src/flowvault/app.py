@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from flowvault import __version__
 from flowvault.audit.router import router as audit_router
 from flowvault.auth.router import router as auth_router
-from flowvault.bootstrap import open_state, verify_all_keys_later, warm_indexes_later
+from flowvault.bootstrap import open_state, verify_all_keys_later
 from flowvault.config import Settings
 from flowvault.deps import AppState
 from flowvault.dispatch.embedded import EmbeddedDispatcher
@@ -33,6 +33,8 @@ from flowvault.triggers.access_log import install_hook_token_masking, uninstall_
 from flowvault.triggers.router import hook_route, hooks_router
 from flowvault.triggers.router import router as webhooks_router
 from flowvault.triggers.scheduler import Scheduler
+from flowvault.workflows import hardcoded
+from flowvault.workflows import service as workflows_service
 from flowvault.workflows.router import router as workflows_router
 from flowvault.workspaces.router import router as workspaces_router
 
@@ -150,6 +152,24 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
         if f'"#/components/schemas/{unused}"' not in json.dumps(schema):
             components.pop(unused, None)
     return schema
+
+
+async def warm_indexes_later(state: AppState, cache: hardcoded.IndexCache = hardcoded.INDEXES) -> None:
+    """After the start: builds the "no hardcoded tokens" index of the workspaces saved most recently
+    (``FLOWVAULT_INDEX_WARM_WORKSPACES``), one after another, so that their first save after a restart
+    does not build it (seconds at 100,000 secrets: docs/PERFORMANCE.md). Serve's alone: other processes
+    (workers, the CLI) save no workflow."""
+    count = min(state.settings.index_warm_workspaces, cache.max_workspaces)
+    if count == 0:
+        return
+    try:
+        async with state.sessions() as session:
+            workspace_ids = await workflows_service.recently_saved_workspaces(session, limit=count)
+    except Exception as exc:  # a database hiccup: a save builds its index itself
+        log.warning("building the secrets indexes at start could not begin: %s", type(exc).__name__)
+        return
+    for workspace_id in reversed(workspace_ids):  # the latest last: the cache drops the least recently used first
+        await hardcoded.warm_now(state.sessions, state.vault, workspace_id, cache)
 
 
 def create_app(

@@ -21,8 +21,6 @@ from flowvault.deps import AppState
 from flowvault.errors import ConfigurationError, KeyringError
 from flowvault.secrets.keyring import load_keyring
 from flowvault.secrets.vault import Vault
-from flowvault.workflows import hardcoded
-from flowvault.workflows import service as workflows_service
 
 log = logging.getLogger("flowvault")
 
@@ -84,20 +82,3 @@ async def verify_all_keys_later(state: AppState) -> None:
         log.error("workspace keys check: %s", exc)
     except Exception as exc:  # a database hiccup: the check is advisory
         log.warning("workspace keys check could not run: %s", type(exc).__name__)
-
-
-async def warm_indexes_later(state: AppState, cache: hardcoded.IndexCache = hardcoded.INDEXES) -> None:
-    """After the start: builds the "no hardcoded tokens" index of the workspaces saved most recently
-    (``FLOWVAULT_INDEX_WARM_WORKSPACES``), one after another, so that their first save after a restart
-    does not build it (seconds at 100,000 secrets: docs/PERFORMANCE.md)."""
-    count = min(state.settings.index_warm_workspaces, cache.max_workspaces)
-    if count == 0:
-        return
-    try:
-        async with state.sessions() as session:
-            workspace_ids = await workflows_service.recently_saved_workspaces(session, limit=count)
-    except Exception as exc:  # a database hiccup: a save builds its index itself
-        log.warning("building the secrets indexes at start could not begin: %s", type(exc).__name__)
-        return
-    for workspace_id in reversed(workspace_ids):  # the latest last: the cache drops the least recently used first
-        await hardcoded.warm_now(state.sessions, state.vault, workspace_id, cache)
