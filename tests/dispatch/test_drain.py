@@ -167,6 +167,10 @@ def test_with_runs_queued_behind_its_own_a_process_claims_them_a_few_at_a_time(
     more, statuses, _ = asyncio.run(drained(settings, workflow_id, runs=12, slots=4))
     assert more is False and sorted(statuses.values()) == ["succeeded"] * 12
     assert passes[0] == (4, True)
-    after_backlog = [claimed for (claimed, _), (_, backlog) in zip(passes[1:], passes, strict=False) if backlog]
-    assert after_backlog and all(claimed >= 2 for claimed in after_backlog), passes
-    assert len(passes) <= 1 + 8 // 2 + 1, passes  # the first four, then two or more a pass, then none left
+    pairs = zip(passes[1:], passes, strict=False)
+    after_backlog = [(claimed, left) for (claimed, left), (_, backlog) in pairs if backlog]
+    # Two or more a pass, unless fewer were left (the pass that took the last ones left none behind).
+    assert after_backlog and all(claimed >= 2 or not left for claimed, left in after_backlog), passes
+    # The first four, then two or more a pass. Once none is queued, each run that finishes frees a slot and
+    # its pass claims nothing (how many such passes depends on how far apart the last runs finish).
+    assert len([claimed for claimed, _ in passes if claimed]) <= 1 + 8 // 2, passes
