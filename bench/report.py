@@ -60,8 +60,10 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
         fv, base = web["flowvault"], web["baseline"]
         ratio = fv["completed_per_s"] / base["completed_per_s"] if base["completed_per_s"] else float("nan")
         unfinished = f" ({fv['unfinished']} unfinished at deadline)" if fv.get("unfinished") else ""
+        ratios = web.get("round_ratios") or []
+        which = f", round {fv['round'] + 1} of {len(ratios)} (median ratio)" if len(ratios) > 1 else ""
         table += [
-            ("1 webhook→run (SQLite)", f"completed runs/s, N={web['n']} c={web['concurrency']}{unfinished}",
+            ("1 webhook→run (SQLite)", f"completed runs/s, N={web['n']} c={web['concurrency']}{which}{unfinished}",
              _num(fv["completed_per_s"], 1), f"bare {_num(base['completed_per_s'], 1)}", _num(ratio),
              f"≥ 0.60 x bare: {_verdict(ratio >= 0.6)}"),
             ("", "POST→completion p50 / p99 (s)", f"{_num(fv['latency_p50_s'])} / {_num(fv['latency_p99_s'])}",
@@ -79,9 +81,12 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
         ]
         if fv.get("drain"):
             table.append(_drain_row(fv["drain"], "", "serve", "—"))
+        if len(ratios) > 1:
+            table.append(("", "each round's ratio to the better bare run beside it", " / ".join(map(_num, ratios)),
+                          "", "", "noise check"))
         if base.get("bracket"):
-            table.append(("", "bare baseline before / after flowvault (runs/s)",
-                          f"{_num(base['bracket'][0], 1)} / {_num(base['bracket'][1], 1)}", "", "", "noise check"))
+            table.append(("", "bare baseline runs, before, between and after the rounds (runs/s)",
+                          " / ".join(_num(value, 1) for value in base["bracket"]), "", "", "noise check"))
         whatif = web.get("whatif")
         if whatif:
             ratio = whatif["completed_per_s"] / base["completed_per_s"]

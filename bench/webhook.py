@@ -200,11 +200,15 @@ def accept_summary(load: LoadResult, accepted: int) -> dict[str, Any]:
 def bench_flowvault(
     *, n: int, concurrency: int, warmup: int, log_dir: Path, env_extra: dict[str, str] | None = None,
     workspace_concurrency: int = 8, profile: Any = None, completion_timeout: float = 600.0, drain_n: int = 0,
+    rounds: int = 1, between: Callable[[], object] | None = None,
 ) -> dict[str, Any]:
     """Returns the figures of one flowvault run (see the module docstring). ``profile(pid)`` is
     entered around the measured load when given (py-spy). Runs still unfinished
     ``completion_timeout`` seconds after the load ended are reported as such (``unfinished``).
-    With ``drain_n``, the same server then drains ``drain_n`` queued runs (``drain``)."""
+    With ``rounds`` > 1 the same server takes the load again, ``between()`` called before each later
+    round (the bare baseline runs there, while this server idles): ``rounds`` holds each round's
+    figures, the top level the first round's. With ``drain_n``, the same server then drains
+    ``drain_n`` queued runs (``drain``)."""
     data_dir = Path(tempfile.mkdtemp(prefix="flowvault-bench-"))
     upstream = start_upstream(log_dir)
     port = servers.free_port()
@@ -242,16 +246,19 @@ def bench_flowvault(
                 calls += run_hey(setup.hook_url, n=warmup, concurrency=concurrency, body=BODY).ok(202)
                 if not wait_for_runs(setup.workspace, upstream, calls, timeout=60 + warmup / 2):
                     raise RuntimeError("the warm-up runs did not finish")
-            cpu_before = server.cpu()
-            with profile(server.pid) if profile is not None else contextlib.nullcontext():
-                load = run_hey(setup.hook_url, n=n, concurrency=concurrency, body=BODY)
-                result["finished_in_time"] = wait_for_runs(
-                    setup.workspace, upstream, calls + load.ok(202), timeout=completion_timeout
-                )
-            cpu_used = server.cpu() - cpu_before
+            loads: list[tuple[LoadResult, float, bool]] = []  # (hey's result, server CPU ms per run, finished)
+            for round_number in range(rounds):
+                if round_number and between is not None:
+                    between()
+                cpu_before = server.cpu()
+                with profile(server.pid) if profile is not None else contextlib.nullcontext():
+                    load = run_hey(setup.hook_url, n=n, concurrency=concurrency, body=BODY)
+                    calls += load.ok(202)
+                    finished = wait_for_runs(setup.workspace, upstream, calls, timeout=completion_timeout)
+                loads.append((load, 1000 * (server.cpu() - cpu_before) / n, finished))
             result["peak_rss_bytes"] = server.peak_rss()
-            result["cpu_ms_per_run"] = 1000 * cpu_used / n
             result["upstream_cpu_s"] = upstream.child.cpu()
+            loaded_until = time.time()  # the drain's runs come after: they are not the load's
             if drain_n:
                 result["drain"] = drain(
                     setup.workspace, setup.hook_url, n=drain_n, concurrency=concurrency,
@@ -260,9 +267,14 @@ def bench_flowvault(
                 )
         finally:
             server.stop()
-        runs = runs_since(data_dir / "flowvault.db", load.started_at)  # the warm-up runs came before
-        result["accept"] = accept_summary(load, 202)
-        result |= summarize_runs(runs, load.started_at)
+        runs = runs_since(data_dir / "flowvault.db", loads[0][0].started_at)  # the warm-up runs came before
+        ends = [load.started_at for load, _, _ in loads[1:]] + [loaded_until]
+        result["rounds"] = [
+            {"accept": accept_summary(load, 202), "cpu_ms_per_run": cpu_ms, "finished_in_time": finished}
+            | summarize_runs([run for run in runs if load.started_at <= run["queued_at"] < end], load.started_at)
+            for (load, cpu_ms, finished), end in zip(loads, ends, strict=True)
+        ]
+        result |= result["rounds"][0]
         result["upstream_calls"] = upstream.count() if upstream.child.alive() else None
     finally:
         upstream.child.stop()
