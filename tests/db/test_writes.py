@@ -159,7 +159,8 @@ def test_commit_with_returns_each_statements_rows_commits_and_what_follows_is_a_
 ) -> None:
     """What went before and ``commit_with``'s statements are committed when it returns (another
     connection sees them inside the block); a statement after it is a transaction of its own, which
-    the block's failure rolls back alone."""
+    the block's failure rolls back alone. On a SQLite file the direct writer's block commits with its
+    commit group: its writes, ``commit_with``'s among them, commit when the block ends or not at all."""
 
     async def scenario(state: AppState) -> tuple[list[list[dict[str, Any]]], tuple[int, str | None], tuple[int, str]]:
         run_id = await a_run(state)
@@ -184,6 +185,9 @@ def test_commit_with_returns_each_statements_rows_commits_and_what_follows_is_a_
 
     found, inside, after = run(scenario, settings)
     assert found == [[{"error": "first"}], []]
+    if direct and settings.is_sqlite:  # a SQLite file's blocks commit with their commit group, whole
+        assert inside == (0, "None") and after == (0, "None"), "the block's writes commit or roll back together"
+        return
     assert inside == (1, "first")
     assert after == (1, "first"), "the statements after commit_with were rolled back with the block"
 
@@ -277,6 +281,136 @@ def test_the_writer_connection_closes_with_the_engine(backend: str, settings: Se
         return writer
 
     run(scenario, settings)
+
+
+class CountedConnection:
+    """The writer's connection, counting the COMMITs it is sent; ``fail_commit`` makes them fail as a
+    full disk would."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        self.commits = 0
+        self.fail_commit = False
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            self.commits += 1
+            if self.fail_commit:
+                raise sqlite3.OperationalError("database or disk is full")
+        return self.connection.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.connection, name)
+
+
+def counted_writer(state: AppState) -> CountedConnection:
+    writer = state.writes.__self__  # type: ignore[attr-defined]
+    assert isinstance(writer, SQLiteWriter)
+    counted = CountedConnection(writer.connection)
+    writer._connection = counted  # type: ignore[assignment]
+    return counted
+
+
+async def steps_of(state: AppState, run_id: str) -> list[int]:
+    async with state.sessions() as session:
+        return sorted((await session.scalars(select(RunStep.seq).where(RunStep.run_id == run_id))).all())
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_blocks_begun_together_share_one_commit_and_a_failing_one_rolls_back_alone(
+    backend: str, settings: Settings
+) -> None:
+    """Five blocks begun in one turn of the event loop: one COMMIT, and each block returns once its
+    writes are committed. The one that raises writes nothing; the others' writes are all stored."""
+
+    async def scenario(state: AppState) -> tuple[int, list[Any], list[int], list[int]]:
+        run_id = await a_run(state)
+        counted = counted_writer(state)
+        seen_on_return: list[int] = []
+
+        async def block(seq: int) -> None:
+            async with state.writes() as writes:
+                await writes.executemany(INSERT_STEP, [step(run_id, seq)])
+                if seq == 3:
+                    raise RuntimeError("block 3 fails")
+            seen_on_return.append(len(await steps_of(state, run_id)))
+
+        outcomes = await asyncio.gather(*(block(seq) for seq in range(1, 6)), return_exceptions=True)
+        return counted.commits, outcomes, seen_on_return, await steps_of(state, run_id)
+
+    commits, outcomes, seen_on_return, stored = run(scenario, settings)
+    assert commits == 1
+    assert [type(outcome).__name__ for outcome in outcomes] == ["NoneType"] * 2 + ["RuntimeError"] + ["NoneType"] * 2
+    assert stored == [1, 2, 4, 5]
+    assert seen_on_return == [4, 4, 4, 4], "each block returned after the commit: another connection saw all four"
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_group_whose_commit_fails_fails_each_of_its_blocks_and_the_next_goes_ahead(
+    backend: str, settings: Settings
+) -> None:
+    async def scenario(state: AppState) -> tuple[list[Any], list[int], list[int]]:
+        run_id = await a_run(state)
+        counted = counted_writer(state)
+        counted.fail_commit = True
+
+        async def block(seq: int) -> None:
+            async with state.writes() as writes:
+                await writes.executemany(INSERT_STEP, [step(run_id, seq)])
+
+        outcomes = await asyncio.gather(block(1), block(2), return_exceptions=True)
+        after_failure = await steps_of(state, run_id)
+        counted.fail_commit = False
+        async with asyncio.timeout(5):  # a gate left held would make this wait for ever
+            await block(3)
+        return outcomes, after_failure, await steps_of(state, run_id)
+
+    outcomes, after_failure, after_retry = run(scenario, settings)
+    assert len(outcomes) == 2, outcomes
+    assert all(isinstance(outcome, sqlite3.OperationalError) and "disk is full" in str(outcome) for outcome in outcomes)
+    assert after_failure == []
+    assert after_retry == [3]
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_block_that_waits_inside_its_group_commits_when_it_leaves_and_others_wait_their_turn(
+    backend: str, settings: Settings
+) -> None:
+    """A block that awaits something else holds its group open past the commit's turn: the group
+    commits when it leaves; a block begun meanwhile waits (blocks of a group run one at a time)."""
+
+    async def scenario(state: AppState) -> tuple[list[str], dict[str, list[int]], int]:
+        run_id = await a_run(state)
+        counted = counted_writer(state)
+        order: list[str] = []
+        seen: dict[str, list[int]] = {}
+
+        async def slow() -> None:
+            async with state.writes() as writes:
+                await writes.executemany(INSERT_STEP, [step(run_id, 1)])
+                await asyncio.sleep(0.05)
+                order.append("slow leaves")
+            seen["slow"] = await steps_of(state, run_id)
+
+        async def quick() -> None:
+            await asyncio.sleep(0.01)
+            async with state.writes() as writes:
+                order.append("quick enters")
+                await writes.executemany(INSERT_STEP, [step(run_id, 2)])
+            seen["quick"] = await steps_of(state, run_id)
+
+        async with asyncio.timeout(5):
+            await asyncio.gather(slow(), quick())
+        return order, seen, counted.commits
+
+    order, seen, commits = run(scenario, settings)
+    assert order == ["slow leaves", "quick enters"]
+    assert 1 in seen["slow"], "committed when the slow block returned"
+    assert seen["quick"] == [1, 2]
+    assert commits == 2, "the slow block's group committed when it left; the quick one began the next"
 
 
 def test_compiled_statements_are_bounded(backend: str, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
