@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from flowvault import __version__
@@ -41,6 +42,14 @@ from flowvault.workspaces.router import router as workspaces_router
 log = logging.getLogger("flowvault")
 PROBLEM = "application/problem+json"
 FRONTEND_DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist"
+
+
+NO_FRAMEWORK_TELEMETRY: TelemetryConfig = {
+    "tracing": False, "metrics": False, "logs": False, "operation_spans": False, "auto_configure": False,
+}
+"""FastAPI's own OpenTelemetry stays off whatever providers or ``OTEL_*`` variables the process has: it
+records request bodies, validation errors with their input values and exception messages, and here
+those carry secret values. (It also looked the global providers up on every request.)"""
 
 
 def problem(
@@ -229,6 +238,7 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         description="Workflow automation with an encrypted, workspace-scoped credential store.",
+        telemetry=NO_FRAMEWORK_TELEMETRY,
     )
     install_error_handlers(app)
     generate_openapi = app.openapi
