@@ -17,6 +17,12 @@ throwaway PostgreSQL): a process drains a queue of N, another of 2N runs of Webh
 time: claim, execute, finish. Its timed figures move by ±20 % between runs here; this count repeats
 to within a few per cent (timers and polls of a run that takes longer under valgrind add some). Only this
 process's user-space instructions are counted: PostgreSQL's and the kernel's work are not.
+
+``count_serve`` (``python -m bench.instructions --serve [--runs N]``, not part of ``make bench``: ~2 min)
+counts ``flowvault serve``'s whole run path on its embedded default: the webhook's HTTP request, the
+queue, the claim, the run and its finish, webhooks one after another. Its timers (the scheduler's
+tick, the cancel watch) run 50 times as often per run under valgrind, so it repeats to ~7 % (6.53 and
+6.97 M a run for the same code at N=50).
 """
 
 from __future__ import annotations
@@ -26,18 +32,22 @@ import asyncio
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench import servers
-from bench.api import webhook_graph
+from bench.api import set_up_webhook_flow, webhook_graph
 from bench.credential import repeat
-from bench.webhook import UPSTREAM_HOST, Upstream, start_upstream
+from bench.webhook import BODY, UPSTREAM_HOST, Upstream, flowvault_env, start_flowvault, start_upstream
 
 VARIANTS = ("with", "without")
 TIMEOUT_SECONDS = 900.0
@@ -156,6 +166,69 @@ def count_worker(*, runs: int, database_url: Callable[[str], str], createdb: Cal
     return {"runs": runs, "instructions_per_run": (counts[("worker", 2 * runs)] - counts[("worker", runs)]) / runs}
 
 
+SETTLE_SECONDS = 0.05
+"""After the upstream saw a run's call, the wait for that run's finish before the next webhook (~50 x its
+time here): each webhook's run is then the only one, and no transaction shares a commit by chance."""
+
+
+def count_serve(*, runs: int, log_dir: Path) -> dict[str, Any]:
+    """Instructions per run of ``flowvault serve`` on its embedded default (SQLite): the webhook's HTTP
+    request, the queue, the claim, the run (Webhook → HTTP Request with the bearer credential, to the
+    fake upstream) and its finish. Two servers under callgrind take N and 2N webhooks, one after
+    another (the next once the upstream saw the last one's call); each has its own upstream (not
+    counted)."""
+    tool = valgrind()
+    if tool is None:
+        return dict(SKIPPED)
+    started: list[tuple[int, servers.Child, Upstream, str]] = []
+    try:
+        for count in (runs, 2 * runs):
+            upstream = start_upstream(log_dir, token=COUNTED_TOKEN)
+            env = {"PYTHONHASHSEED": "0", **flowvault_env(Path(tempfile.mkdtemp(prefix="flowvault-counted-")))}
+            port = servers.free_port()
+            base = f"http://127.0.0.1:{port}"
+            setup_server = start_flowvault(f"counted-serve-setup-{count}", port, env, log_dir)
+            try:
+                servers.wait_until(setup_server, servers.http_ok(f"{base}/api/v1/health"), timeout=60)
+                hook_url = set_up_webhook_flow(base, upstream_host=UPSTREAM_HOST, upstream_url=upstream.url,
+                                               token=upstream.token, concurrency=8).hook_url
+            finally:
+                setup_server.stop()
+            argv = [tool, "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                    str(servers.VENV_BIN / "flowvault"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+            started.append((count, servers.start(f"callgrind-serve-{count}", argv, env=env, log_dir=log_dir),
+                            upstream, hook_url))
+        with ThreadPoolExecutor(len(started)) as pool:
+            counts = dict(pool.map(lambda each: _drive_counted_serve(*each), started))
+    finally:
+        for _, child, upstream, _ in started:
+            child.stop(grace=TIMEOUT_SECONDS / 10)
+            upstream.child.stop()
+    return {"runs": runs, "instructions_per_run": (counts[2 * runs] - counts[runs]) / runs}
+
+
+def _drive_counted_serve(count: int, child: servers.Child, upstream: Upstream, hook_url: str) -> tuple[int, int]:
+    health = hook_url.split("/hooks/")[0] + "/api/v1/health"
+    servers.wait_until(child, servers.http_ok(health), timeout=TIMEOUT_SECONDS / 3, interval=0.5)
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    with httpx.Client(timeout=60) as client:
+        for sent in range(1, count + 1):
+            answer = client.post(hook_url, content=BODY, headers={"Content-Type": "application/json"})
+            if answer.status_code != 202:
+                raise RuntimeError(f"a counted webhook was answered {answer.status_code}: {answer.text[:200]}")
+            while upstream.count() < sent:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"run {sent} of the counted server did not call out; see {child.log_path}")
+                time.sleep(0.01)
+            time.sleep(SETTLE_SECONDS)
+    child.process.send_signal(signal.SIGTERM)  # callgrind reports its count as the process exits
+    child.process.wait(timeout=TIMEOUT_SECONDS / 3)
+    found = _COLLECTED.findall(child.log_path.read_text())
+    if child.process.returncode not in (0, -signal.SIGTERM) or not found:  # uvicorn ends by its signal
+        raise RuntimeError(f"counting serve x {count} failed (exit {child.process.returncode}); see {child.log_path}")
+    return count, int(found[-1])
+
+
 async def _worker_child(what: str, upstream_url: str, runs: int) -> None:
     """``queue``: a workspace (8 at once, the upstream allowed), the workflow and ``runs`` queued runs;
     ``drain``: drains them as a worker process does (see count_worker)."""
@@ -203,6 +276,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200, help="N: the processes run N and 2N runs")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "RUNS"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help="count serve's whole run path instead (N=--runs)")
     parser.add_argument("--worker-child", nargs=3, metavar=("WHAT", "UPSTREAM", "RUNS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker_child:
@@ -216,7 +290,14 @@ def main() -> None:
         variant, runs = args.child
         asyncio.run(repeat(variant, int(runs), os.environ["BENCH_UPSTREAM_URL"], os.environ["BENCH_UPSTREAM_TOKEN"]))
         return
-    result = count_credential(runs=args.runs, log_dir=Path(tempfile.mkdtemp(prefix="flowvault-instructions-")))
+    log_dir = Path(tempfile.mkdtemp(prefix="flowvault-instructions-"))
+    if args.serve:
+        served = count_serve(runs=args.runs, log_dir=log_dir)
+        if "skipped" in served:
+            raise SystemExit(served["skipped"])
+        print(f"serve's instructions per run: {served['instructions_per_run']:,.0f} (N={args.runs}; logs in {log_dir})")
+        return
+    result = count_credential(runs=args.runs, log_dir=log_dir)
     if "skipped" in result:
         raise SystemExit(result["skipped"])
     per_run = result["instructions_per_run"]
