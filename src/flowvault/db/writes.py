@@ -275,10 +275,11 @@ class SQLiteWriter:
     def _commit(self, group: _CommitGroup) -> None:
         group.closed = True
         self._group = None
+        connection = self._connection  # None once closed with the engine: nothing to commit on
         try:
-            if not self.connection.in_transaction:
+            if connection is None or not connection.in_transaction:
                 raise sqlite3.OperationalError("the write transaction was rolled back by SQLite")
-            self.connection.execute("COMMIT")
+            connection.execute("COMMIT")
         except BaseException as exc:
             if self._connection is not None and self._connection.in_transaction:
                 self._connection.execute("ROLLBACK")
