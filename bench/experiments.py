@@ -136,8 +136,26 @@ def _count_sql() -> None:
     threading.Thread(target=dump_every_second, name="bench-sql-counts", daemon=True).start()
 
 
+def _slow_timers(factor: float = 50.0) -> None:
+    """serve's periodic work (the scheduler's tick, the cancel watch's poll, the dispatcher's idle poll)
+    ``factor`` times less often: under valgrind, where a run takes ~50 times as long, they then fire as
+    often per run as at full speed (``bench.instructions`` ``count_serve``)."""
+    from flowvault.dispatch import embedded
+    from flowvault.runs.cancel import CancelWatch
+    from flowvault.triggers.scheduler import Scheduler
+
+    keyword = Scheduler.__init__.__kwdefaults__
+    positional = CancelWatch.__init__.__defaults__
+    if not keyword or "poll_seconds" not in keyword or not positional or len(positional) != 1:
+        raise SystemExit("experiment slow_timers: the timers' defaults moved; update bench/experiments.py")
+    keyword["poll_seconds"] *= factor
+    CancelWatch.__init__.__defaults__ = (positional[0] * factor,)
+    embedded.IDLE_POLL_SECONDS *= factor
+
+
 EXPERIMENTS = {
     "count_sql": _count_sql,
+    "slow_timers": _slow_timers,
     "shared_ssl": _shared_ssl,
     "shared_clients": _shared_clients,
     "sqlite_pool1": _sqlite_pool(1),

@@ -20,9 +20,9 @@ process's user-space instructions are counted: PostgreSQL's and the kernel's wor
 
 ``count_serve`` (``python -m bench.instructions --serve [--runs N]``, not part of ``make bench``: ~2 min)
 counts ``flowvault serve``'s whole run path on its embedded default: the webhook's HTTP request, the
-queue, the claim, the run and its finish, webhooks one after another. Its timers (the scheduler's
-tick, the cancel watch) run 50 times as often per run under valgrind, so it repeats to ~7 % (6.53 and
-6.97 M a run for the same code at N=50).
+queue, the claim, the run and its finish, webhooks one after another. Its periodic work (the
+scheduler's tick, the cancel watch, the dispatcher's idle poll) is made 50 times less frequent
+(``bench.experiments`` ``slow_timers``), as often per run as at full speed.
 """
 
 from __future__ import annotations
@@ -194,8 +194,9 @@ def count_serve(*, runs: int, log_dir: Path) -> dict[str, Any]:
                                                token=upstream.token, concurrency=8).hook_url
             finally:
                 setup_server.stop()
-            argv = [tool, "--tool=callgrind", "--callgrind-out-file=/dev/null",
-                    str(servers.VENV_BIN / "flowvault"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+            argv = [tool, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m",
+                    "bench.experiments", "serve", "--host", "127.0.0.1", "--port", str(port)]
+            env["BENCH_EXPERIMENTS"] = "slow_timers"  # as often per run as at full speed
             started.append((count, servers.start(f"callgrind-serve-{count}", argv, env=env, log_dir=log_dir),
                             upstream, hook_url))
         with ThreadPoolExecutor(len(started)) as pool:
