@@ -136,10 +136,11 @@ def _count_sql() -> None:
     threading.Thread(target=dump_every_second, name="bench-sql-counts", daemon=True).start()
 
 
-def _slow_timers(factor: float = 50.0) -> None:
+def _slow_timers() -> None:
     """serve's periodic work (the scheduler's tick, the cancel watch's poll, the dispatcher's idle poll)
-    ``factor`` times less often: under valgrind, where a run takes ~50 times as long, they then fire as
-    often per run as at full speed (``bench.instructions`` ``count_serve``)."""
+    ``VALGRIND_SLOWDOWN`` times less often: under valgrind, where a run takes that many times as long,
+    they then fire as often per run as at full speed (``bench.instructions`` ``count_serve``)."""
+    from bench.instructions import VALGRIND_SLOWDOWN as factor
     from flowvault.dispatch import embedded
     from flowvault.runs.cancel import CancelWatch
     from flowvault.triggers.scheduler import Scheduler

@@ -68,10 +68,7 @@ def _count(processes: list[tuple[str, int, subprocess.Popen[bytes], Path]]) -> d
     try:
         for variant, runs, process, log in processes:
             process.wait(timeout=max(1.0, deadline - time.monotonic()))
-            found = _COLLECTED.findall(log.read_text())
-            if process.returncode != 0 or not found:
-                raise RuntimeError(f"counting {variant} x {runs} failed (exit {process.returncode}); see {log}")
-            counts[(variant, runs)] = int(found[-1])
+            counts[(variant, runs)] = _collected(process, log, f"{variant} x {runs}")
     finally:
         for *_, process, _log in processes:
             if process.poll() is None:
@@ -85,10 +82,19 @@ Counted = tuple[str, int, "subprocess.Popen[bytes]", Path]
 SKIPPED = {"skipped": "valgrind is not installed (apt-get install -y valgrind)"}
 
 
-def _counted(tool: str, log: Path, arguments: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """``python -m bench.instructions <arguments>`` under callgrind, started; its output goes to ``log``."""
-    argv = [tool, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m", "bench.instructions",
-            *arguments]
+def _collected(process: subprocess.Popen[bytes], log: Path, what: str, *, exits: tuple[int, ...] = (0,)) -> int:
+    """The instructions callgrind reported in ``log`` as ``process`` (exited with one of ``exits``) ended."""
+    found = _COLLECTED.findall(log.read_text())
+    if process.returncode not in exits or not found:
+        raise RuntimeError(f"counting {what} failed (exit {process.returncode}); see {log}")
+    return int(found[-1])
+
+
+def _counted(
+    tool: str, log: Path, arguments: list[str], env: dict[str, str], module: str = "bench.instructions"
+) -> subprocess.Popen[bytes]:
+    """``python -m <module> <arguments>`` under callgrind, started; its output goes to ``log``."""
+    argv = [tool, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m", module, *arguments]
     with log.open("wb") as out:
         return subprocess.Popen(argv, env=env, stdout=out, stderr=out)  # noqa: S603 - fixed argv
 
@@ -194,11 +200,11 @@ def count_serve(*, runs: int, log_dir: Path) -> dict[str, Any]:
                                                token=upstream.token, concurrency=8).hook_url
             finally:
                 setup_server.stop()
-            argv = [tool, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m",
-                    "bench.experiments", "serve", "--host", "127.0.0.1", "--port", str(port)]
             env["BENCH_EXPERIMENTS"] = "slow_timers"  # as often per run as at full speed
-            started.append((count, servers.start(f"callgrind-serve-{count}", argv, env=env, log_dir=log_dir),
-                            upstream, hook_url))
+            log = log_dir / f"callgrind-serve-{count}.log"
+            serve = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+            process = _counted(tool, log, serve, {**os.environ, **env}, module="bench.experiments")
+            started.append((count, servers.Child(log.stem, process, log, time.monotonic()), upstream, hook_url))
         with ThreadPoolExecutor(len(started)) as pool:
             counts = dict(pool.map(lambda each: _drive_counted_serve(*each), started))
     finally:
@@ -224,10 +230,8 @@ def _drive_counted_serve(count: int, child: servers.Child, upstream: Upstream, h
             time.sleep(SETTLE_SECONDS)
     child.process.send_signal(signal.SIGTERM)  # callgrind reports its count as the process exits
     child.process.wait(timeout=TIMEOUT_SECONDS / 3)
-    found = _COLLECTED.findall(child.log_path.read_text())
-    if child.process.returncode not in (0, -signal.SIGTERM) or not found:  # uvicorn ends by its signal
-        raise RuntimeError(f"counting serve x {count} failed (exit {child.process.returncode}); see {child.log_path}")
-    return count, int(found[-1])
+    # uvicorn ends by re-raising the signal
+    return count, _collected(child.process, child.log_path, f"serve x {count}", exits=(0, -signal.SIGTERM))
 
 
 async def _worker_child(what: str, upstream_url: str, runs: int) -> None:

@@ -154,7 +154,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
     return table
 
 
-def _ratio(a: float | None, b: float | None) -> float:
+def ratio_of(a: float | None, b: float | None) -> float:
     return a / b if a is not None and b else float("nan")
 
 
@@ -210,7 +210,7 @@ def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
             ("", "CPU per run (ms): serve + workers = flowvault; PostgreSQL; Redis; all",
              f"{_num(cpu['serve'], 1)} + {_num(cpu['workers'], 1)} = {_num(own, 1)}; {_num(cpu['postgresql'], 1)}; "
              f"{_num(cpu['redis'], 1)}; {_num(cpu['all'], 1)}",
-             f"embedded serve {_num(ref_cpu, 1)}", _num(_ratio(own, ref_cpu)), "—"),
+             f"embedded serve {_num(ref_cpu, 1)}", _num(ratio_of(own, ref_cpu)), "—"),
             _machine_row(mode),
             *([("", "SQL statements per run (serve + workers; pg_stat_statements)",
                 _num(mode["sql_statements_per_run"]["total"], 1), "", "", "—")]
@@ -222,22 +222,22 @@ def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
     emb_pg = modes.get("embedded_pg")
     if emb_pg:
         table.append(("1c embedded on PostgreSQL", f"completed runs/s, N={emb_pg['n']}{_unfinished(emb_pg)}",
-                      _num(emb_pg["completed_per_s"], 1), ref_label, _num(_ratio(emb_pg["completed_per_s"], ref)),
+                      _num(emb_pg["completed_per_s"], 1), ref_label, _num(ratio_of(emb_pg["completed_per_s"], ref)),
                       "(database effect, no target)"))
         if emb_pg.get("drain"):
             table.append(_drain_row(emb_pg["drain"], drained_label, "serve", "—",
-                                    _ratio(_drained(emb_pg), ref_drained)))
+                                    ratio_of(_drained(emb_pg), ref_drained)))
         table += detail(emb_pg)
     one, two = cel.get("one_worker") or modes.get("celery_1w"), modes.get("celery_2w")
     ones = [mode for key in ("celery_1w", "celery_1w_again") if (mode := modes.get(key))]
     one_drained = None
     if one:
-        ratio = _ratio(one["completed_per_s"], ref)
+        ratio = ratio_of(one["completed_per_s"], ref)
         table.append(("1c Celery, 1 worker", f"completed runs/s, N={one['n']}, 1 worker x {k} process(es) x {r} runs, "
                       f"{pin}{_unfinished(one)}", _num(one["completed_per_s"], 1), ref_label, _num(ratio),
                       f"≥ 0.8 x embedded per core: {_verdict(None if math.isnan(ratio) else ratio >= 0.8)}"))
         if emb_pg:  # the executor's own cost: the same database on both sides
-            same_db = _ratio(one["completed_per_s"], emb_pg["completed_per_s"])
+            same_db = ratio_of(one["completed_per_s"], emb_pg["completed_per_s"])
             verdict = _verdict(None if math.isnan(same_db) else same_db >= 0.8)
             reference = f"embedded on PostgreSQL {_num(emb_pg['completed_per_s'], 1)}"
             figure = "completed runs/s against embedded on the same PostgreSQL"
@@ -246,7 +246,7 @@ def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
         best = max((m for m in ones if m.get("drain")), key=lambda m: m["drain"]["drained_per_s"], default=None)
         one_drained = _drained(best)
         if best is not None:
-            ratio = _ratio(one_drained, ref_drained)
+            ratio = ratio_of(one_drained, ref_drained)
             verdict = _verdict(None if math.isnan(ratio) else ratio >= 0.8)
             table.append(_drain_row(best["drain"], drained_label, "worker", f"≥ 0.8 x embedded per core: {verdict}",
                                     ratio))
@@ -262,13 +262,13 @@ def celery_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, 
             table.append(("", "1 worker before / after 2 workers (runs/s; the faster is used)",
                           " / ".join(_num(value, 1) for value in one["bracket"]), "", "", "noise check"))
     if two:
-        ratio = _ratio(two["completed_per_s"], one["completed_per_s"] if one else None)
+        ratio = ratio_of(two["completed_per_s"], one["completed_per_s"] if one else None)
         table.append(("1c Celery, 2 workers", f"completed runs/s, N={two['n']}, 2 workers x {k} process(es) x {r} "
                       f"runs, {pin}{_unfinished(two)}", _num(two["completed_per_s"], 1),
                       f"1 worker {_num(one['completed_per_s'], 1)}" if one else "", _num(ratio),
                       f"≥ 1.7 x 1 worker: {_verdict(None if math.isnan(ratio) else ratio >= 1.7)}"))
         if two.get("drain") and one_drained is not None:
-            ratio = _ratio(_drained(two), one_drained)
+            ratio = ratio_of(_drained(two), one_drained)
             table.append(_drain_row(two["drain"], f"1 worker {_num(one_drained, 1)}", "workers",
                                     f"≥ 1.7 x 1 worker: {_verdict(None if math.isnan(ratio) else ratio >= 1.7)}",
                                     ratio))

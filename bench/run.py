@@ -74,13 +74,13 @@ def run_webhook(args: argparse.Namespace) -> dict[str, Any]:
         (round_ | {"round": number}, max(before, after, key=lambda r: r["completed_per_s"]))
         for number, (round_, before, after) in enumerate(beside)
     ]
-    ranked = sorted(paired, key=lambda pair: _ratio(pair[0]["completed_per_s"], pair[1]["completed_per_s"]))
-    median_round, base = ranked[len(ranked) // 2]
+    ratios = [report.ratio_of(round_["completed_per_s"], bare["completed_per_s"]) for round_, bare in paired]
+    median_round, base = paired[sorted(range(len(paired)), key=ratios.__getitem__)[len(paired) // 2]]
     base = base | {"bracket": [baseline["completed_per_s"] for baseline in baselines]}
     flowvault = flowvault | median_round
     result: dict[str, Any] = {
         "n": n, "concurrency": c, "baseline": base, "baseline_runs": baselines, "flowvault": flowvault,
-        "round_ratios": [_ratio(round_["completed_per_s"], bare["completed_per_s"]) for round_, bare in paired],
+        "round_ratios": ratios,
     }
     if args.whatif_n:
         wn = args.whatif_n // c * c
@@ -89,10 +89,6 @@ def run_webhook(args: argparse.Namespace) -> dict[str, Any]:
                                  env_extra={"BENCH_EXPERIMENTS": WHATIF}, completion_timeout=args.deadline)
         result["whatif"] = whatif | {"experiments": WHATIF, "n": wn}
     return result
-
-
-def _ratio(value: float, reference: float) -> float:
-    return value / reference if reference else float("nan")
 
 
 def run_celery(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:

@@ -281,8 +281,8 @@ class SQLiteWriter:
                 raise sqlite3.OperationalError("the write transaction was rolled back by SQLite")
             connection.execute("COMMIT")
         except BaseException as exc:
-            if self._connection is not None and self._connection.in_transaction:
-                self._connection.execute("ROLLBACK")
+            if connection is not None and connection.in_transaction:
+                connection.execute("ROLLBACK")
             group.committed.set_exception(exc)
             group.committed.exception()  # retrieved here: the blocks that failed themselves do not await it
         else:
