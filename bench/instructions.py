@@ -144,13 +144,16 @@ def count_worker(*, runs: int, database_url: Callable[[str], str], createdb: Cal
     """Instructions per run of a worker's drain. ``database_url(name)``: the URL of database ``name``,
     made by ``createdb(name)`` (benchmark 1c's throwaway PostgreSQL)."""
 
+    data_dirs: list[Path] = []
+
     def start(tool: str, upstream: Upstream) -> list[Counted]:
         processes = []
         for count in (runs, 2 * runs):
             name = f"counted_worker_{count}"
             createdb(name)
+            data_dirs.append(Path(tempfile.mkdtemp(prefix="flowvault-counted-")))
             env = {**os.environ, "PYTHONHASHSEED": "0", "FLOWVAULT_DATABASE_URL": database_url(name),
-                   "FLOWVAULT_DATA_DIR": tempfile.mkdtemp(prefix="flowvault-counted-"),
+                   "FLOWVAULT_DATA_DIR": str(data_dirs[-1]),
                    "FLOWVAULT_ALLOW_PRIVATE_HOSTS": UPSTREAM_HOST}
             subprocess.run([str(servers.VENV_BIN / "flowvault"), "db", "upgrade"], env=env, check=True,  # noqa: S603
                            capture_output=True, timeout=120)
@@ -162,7 +165,11 @@ def count_worker(*, runs: int, database_url: Callable[[str], str], createdb: Cal
             processes.append(("worker", count, _counted(tool, log, drain, env), log))
         return processes
 
-    counts = _counts(log_dir, start)
+    try:
+        counts = _counts(log_dir, start)
+    finally:
+        for data_dir in data_dirs:  # the key files of the counted drains
+            servers.discard(data_dir)
     if counts is None:
         return dict(SKIPPED)
     for count in (runs, 2 * runs):
@@ -187,10 +194,14 @@ def count_serve(*, runs: int, log_dir: Path) -> dict[str, Any]:
     if tool is None:
         return dict(SKIPPED)
     started: list[tuple[int, servers.Child, Upstream, str]] = []
+    upstreams: list[Upstream] = []
+    data_dirs: list[Path] = []
     try:
         for count in (runs, 2 * runs):
             upstream = start_upstream(log_dir, token=COUNTED_TOKEN)
-            env = {"PYTHONHASHSEED": "0", **flowvault_env(Path(tempfile.mkdtemp(prefix="flowvault-counted-")))}
+            upstreams.append(upstream)
+            data_dirs.append(Path(tempfile.mkdtemp(prefix="flowvault-counted-")))
+            env = {"PYTHONHASHSEED": "0", **flowvault_env(data_dirs[-1])}
             port = servers.free_port()
             base = f"http://127.0.0.1:{port}"
             setup_server = start_flowvault(f"counted-serve-setup-{count}", port, env, log_dir)
@@ -208,9 +219,12 @@ def count_serve(*, runs: int, log_dir: Path) -> dict[str, Any]:
         with ThreadPoolExecutor(len(started)) as pool:
             counts = dict(pool.map(lambda each: _drive_counted_serve(*each), started))
     finally:
-        for _, child, upstream, _ in started:
+        for _, child, _, _ in started:
             child.stop(grace=TIMEOUT_SECONDS / 10)
+        for upstream in upstreams:  # also the one of a server whose set-up failed
             upstream.child.stop()
+        for data_dir in data_dirs:
+            servers.discard(data_dir)
     return {"runs": runs, "instructions_per_run": (counts[2 * runs] - counts[runs]) / runs}
 
 
